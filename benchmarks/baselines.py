@@ -1,0 +1,212 @@
+"""Plain-Python baselines doing the same HTTP work as the tap and the target.
+
+    python -m benchmarks.baselines tap --config tap.json [--profiles]   > singer.jsonl
+    python -m benchmarks.baselines target --config target.json          < singer.jsonl
+
+They read the very config files the connectors get, use one `requests.Session` per worker
+thread, `max_concurrency` workers (like the connectors), and orjson for every (de)serialization.
+No validation, no retries, no schema work: the floor our connectors are measured against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+import requests
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def _record(stream: str, record: dict[str, Any], extracted: str) -> bytes:
+    return (
+        orjson.dumps(
+            {"type": "RECORD", "stream": stream, "record": record, "time_extracted": extracted}
+        )
+        + b"\n"
+    )
+
+
+def _rfc3339(value: str) -> str:
+    """PrimeData's three spellings (`2023:01:01T20:00:00Z`, `...Z`, naive UTC) -> RFC 3339."""
+    return f"{value[:4]}-{value[5:7]}-{value[8:10]}T{value[11:19]}Z"
+
+
+# -- tap --------------------------------------------------------------------------------
+def _profile_events(cfg: dict[str, Any], profile_id: str, with_profiles: bool) -> bytes:
+    """All pages of one profile's events (and its profile), as Singer RECORD lines."""
+    base, session = cfg["api_url"].rstrip("/"), _session()
+    headers = {"x-api-key": cfg["api_key"], "Content-Type": "application/json"}
+    extracted = datetime.now(timezone.utc).isoformat()
+    out: list[bytes] = []
+    if with_profiles:
+        body = orjson.dumps({"profile_id": profile_id})
+        resp = session.post(f"{base}/pub/profiles/advanced-search", data=body, headers=headers)
+        resp.raise_for_status()
+        out.append(_record("profiles", orjson.loads(resp.content)["data"], extracted))
+    query: dict[str, Any] = {
+        "profile_id": profile_id,
+        "start": cfg.get("start_date") or "1970-01-01T00:00:00Z",
+        "end": cfg.get("end_date") or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sort": "asc",
+        "limit": cfg.get("page_size", 100),
+    }
+    while True:
+        resp = session.post(
+            f"{base}/pub/events/advanced-search", data=orjson.dumps(query), headers=headers
+        )
+        resp.raise_for_status()
+        page = orjson.loads(resp.content)
+        for event in page.get("data") or []:
+            event["time_stamp"] = _rfc3339(event["time_stamp"])
+            event["sent_at"] = _rfc3339(event["sent_at"])
+            out.append(_record("events", event, extracted))
+        cursor = page.get("cursor") or {}
+        if not cursor.get("has_more") or not cursor.get("next"):
+            return b"".join(out)
+        query["cursor"] = cursor["next"]
+
+
+def run_tap(cfg: dict[str, Any], with_profiles: bool) -> int:
+    out = sys.stdout.buffer
+    for stream in ("profiles", "events") if with_profiles else ("events",):
+        out.write(
+            orjson.dumps(
+                {"type": "SCHEMA", "stream": stream, "schema": {}, "key_properties": ["id"]}
+            )
+            + b"\n"
+        )
+    workers = int(cfg.get("max_concurrency") or 1)
+    done = 0
+    with ThreadPoolExecutor(workers) as pool:
+        # a sliding window keeps every worker busy and memory flat however many profiles
+        window: deque[Future[bytes]] = deque()
+        for pid in [*cfg["profile_ids"], None]:
+            if pid is not None:
+                window.append(pool.submit(_profile_events, cfg, pid, with_profiles))
+            while window and (pid is None or len(window) > workers * 4):
+                out.write(window.popleft().result())
+                done += 1
+                if done % 100 == 0:
+                    out.write(orjson.dumps({"type": "STATE", "value": {"done": done}}) + b"\n")
+    out.write(orjson.dumps({"type": "STATE", "value": {"done": done}}) + b"\n")
+    out.flush()
+    return 0
+
+
+# -- target -----------------------------------------------------------------------------
+def _create_time(value: str) -> str:
+    """RFC 3339 UTC `2024-01-02T03:04:05Z` -> Dmartech `2024-01-02 03:04:05`."""
+    return value[:10] + " " + value[11:19]
+
+
+def _get(record: dict[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _item(record: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    """The route's `fields` (dotted paths), with `create_time` in Dmartech's format."""
+    item = {k: v for k, src in fields.items() if (v := _get(record, src)) is not None}
+    item["create_time"] = _create_time(item["create_time"])
+    return item
+
+
+def _post_batch(url: str, body: bytes) -> int:
+    resp = _session().post(url, data=body, headers={"Content-Type": "application/json"})
+    answer = orjson.loads(resp.content)
+    if resp.status_code != 200 or answer.get("errcode") != 0:
+        raise RuntimeError(f"dmartech answered {resp.status_code} {answer.get('errcode')}")
+    return 1
+
+
+def _lines() -> Iterator[bytes]:
+    yield from sys.stdin.buffer
+
+
+def run_target(cfg: dict[str, Any]) -> int:
+    dm = cfg["dmartech"]
+    url = f"{dm['api_url']}?secret={dm['secret']}"
+    size = int(dm.get("batch_size") or 100)
+    workers = int(cfg.get("max_concurrency") or 1)
+    fields = cfg["mappings"][0]["fields"]
+    buffers: dict[str, list[dict[str, Any]]] = {}
+    inflight: list[Future[int]] = []
+    sent = received = 0
+    out = sys.stdout.buffer
+    with ThreadPoolExecutor(workers) as pool:
+
+        def send(name: str) -> None:
+            nonlocal sent, inflight
+            body = orjson.dumps(
+                {"type": "event_batch", "event": name, "properties": buffers.pop(name)}
+            )
+            inflight.append(pool.submit(_post_batch, url, body))
+            if len(inflight) >= workers * 2:  # bounded: wait for the oldest half
+                for fut in inflight[:workers]:
+                    sent += fut.result()
+                inflight = inflight[workers:]
+
+        def drain() -> None:
+            nonlocal sent, inflight
+            for name in list(buffers):
+                send(name)
+            for fut in inflight:
+                sent += fut.result()
+            inflight = []
+
+        for line in _lines():
+            msg = orjson.loads(line)
+            kind = msg.get("type")
+            if kind == "RECORD":
+                received += 1
+                record = msg["record"]
+                name = record["event_name"]
+                buf = buffers.setdefault(name, [])
+                buf.append(_item(record, fields))
+                if len(buf) >= size:
+                    send(name)
+            elif kind == "STATE":
+                drain()  # a STATE goes out only once everything before it is delivered
+                out.write(orjson.dumps(msg["value"]) + b"\n")
+        drain()
+    out.flush()
+    print(f"baseline target: {received} records, {sent} requests", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.baselines", description=__doc__)
+    parser.add_argument("role", choices=("tap", "target"))
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--profiles", action="store_true", help="tap: also read each profile")
+    args = parser.parse_args(argv)
+    with open(args.config, "rb") as f:
+        cfg = orjson.loads(f.read())
+    start = time.perf_counter()
+    rc = run_tap(cfg, args.profiles) if args.role == "tap" else run_target(cfg)
+    print(f"baseline {args.role}: {time.perf_counter() - start:.2f}s", file=sys.stderr)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

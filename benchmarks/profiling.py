@@ -1,0 +1,109 @@
+"""`--profile`: the tap (scenario 1) and the target (scenario 3) under cProfile, every thread.
+
+pyinstrument and plain cProfile sample only the main thread, but the tap's page fetches and
+the target's deliveries run on worker threads; so each thread gets its own `cProfile.Profile`
+(`Thread.start` wraps each `run`) and the stats are merged. Reports (top functions by own time, and
+by cumulative time) land in `benchmarks/results/profile-{tap,target}.txt`.
+
+    python -m benchmarks.profiling REPORT MODULE:CALLABLE [args...]   # one profiled run
+"""
+
+from __future__ import annotations
+
+import atexit
+import cProfile
+import importlib
+import io
+import pstats
+import sys
+import threading
+from pathlib import Path
+
+from benchmarks import configs
+from benchmarks.datagen import write_events_file
+from benchmarks.harness import EVENTS_PER_PROFILE, TAP, Settings
+from benchmarks.measure import python_cmd, run_pipeline, sandbox
+
+TAP_ENTRY = "tap_primedata.tap:TapPrimeData.cli"
+TARGET_ENTRY = "target_cdp.target:TargetCDP.cli"
+TOP = 35
+
+
+def _report(profiles: list[cProfile.Profile], path: Path) -> None:
+    stats = pstats.Stats(profiles[0])
+    for prof in profiles[1:]:
+        stats.add(prof)
+    buf = io.StringIO()
+    stats.stream = buf  # type: ignore[attr-defined]
+    stats.strip_dirs()
+    buf.write(f"# {len(profiles)} threads profiled; per-thread wall-clock times (waits included)\n")
+    stats.sort_stats("tottime").print_stats(TOP)
+    stats.sort_stats("cumulative").print_stats(TOP)
+    path.write_text(buf.getvalue())
+
+
+def profiled_main(report: Path, entry: str, args: list[str]) -> None:
+    """Run `entry` (a console-script callable) with every thread under cProfile."""
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        run = self.run  # a subclass's own run() too
+
+        def profiled_run() -> None:
+            prof = cProfile.Profile()
+            with lock:
+                profiles.append(prof)
+            prof.enable()
+            try:
+                run()
+            finally:
+                prof.disable()
+
+        self.run = profiled_run  # type: ignore[method-assign]
+        original(self)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+    main_prof = cProfile.Profile()
+    profiles.append(main_prof)
+    atexit.register(lambda: _report(profiles, report))
+    module, _, attr = entry.partition(":")
+    target = importlib.import_module(module)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    sys.argv = [entry, *args]
+    main_prof.enable()
+    try:
+        target()  # click's main exits via SystemExit
+    finally:
+        main_prof.disable()
+
+
+def profile(s: Settings, results: Path) -> dict[str, str]:
+    """Profile the tap and the target at scenario 1/3 shapes (at most 100k records)."""
+    records = min(s.records, 100_000)
+    profiles = max(1, records // EVENTS_PER_PROFILE)
+    tap_report, target_report = results / "profile-tap.txt", results / "profile-target.txt"
+    with sandbox(profiles=profiles, events_per_profile=EVENTS_PER_PROFILE) as box:
+        cfg = configs.tap_config(box, configs.profile_ids(box, profiles), s.concurrency)
+        cfg_path = configs.write_json(s.workdir / "tap-profile.json", cfg)
+        catalog = configs.events_catalog(TAP, cfg_path, s.workdir)
+        extra = ["--catalog", str(catalog)] if catalog else []
+        cmd = python_cmd(
+            "benchmarks.profiling", str(tap_report), TAP_ENTRY, "--config", str(cfg_path), *extra
+        )
+        run_pipeline([cmd], workdir=s.workdir)
+    data = write_events_file(s.workdir.parent / "data" / f"events-{records}.jsonl", records)
+    with sandbox(profiles=10, events_per_profile=10) as box:
+        gcfg = configs.target_config(box, s.concurrency, s.batch_size, s.workdir)
+        gpath = configs.write_json(s.workdir / "target-profile.json", gcfg)
+        cmd = python_cmd(
+            "benchmarks.profiling", str(target_report), TARGET_ENTRY, "--config", str(gpath)
+        )
+        run_pipeline([cmd], stdin=data, workdir=s.workdir, count_output=False)
+    return {"tap": str(tap_report), "target": str(target_report)}
+
+
+if __name__ == "__main__":
+    profiled_main(Path(sys.argv[1]), sys.argv[2], sys.argv[3:])

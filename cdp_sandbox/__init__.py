@@ -1,0 +1,1 @@
+"""A local emulator of the PrimeData, Dmartech, EngageLab and NXCloud APIs."""

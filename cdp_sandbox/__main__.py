@@ -1,0 +1,7 @@
+"""`python -m cdp_sandbox` is `cdp-sandbox`."""
+
+import sys
+
+from cdp_sandbox.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""tap-primedata: PrimeData profiles and events as Singer streams."""

@@ -1,0 +1,219 @@
+"""The PrimeData REST client: one `RESTStream` base for both streams.
+
+Every PrimeData call is a POST selecting one profile (there is no list endpoint), so a
+stream runs many small paginated searches, `max_concurrency` at a time, on one pooled
+`requests.Session` (see `fanout.py`). Errors map to the SDK's retry model:
+429 (honouring `Retry-After`), 5xx, timeouts and dropped connections are retried with
+exponential backoff; 401 stops the run; 404 and 400 `validation_error` skip the lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Generator, Iterable, Iterator
+from functools import cached_property
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import backoff
+import requests
+from singer_sdk import metrics
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams import RESTStream
+
+from tap_primedata import timestamps as ts
+from tap_primedata.auth import primedata_authenticator
+from tap_primedata.fanout import FanOut, Item
+from tap_primedata.lookups import Lookup, LookupSource
+from tap_primedata.transport import (
+    MAX_WAIT,
+    RETRIABLE,
+    AuthenticationFailed,
+    LookupSkipped,
+    RunRequestCounter,
+    RunStopped,
+    Tally,
+    payload,
+    retry_after,
+)
+
+if TYPE_CHECKING:
+    from backoff.types import Details
+
+logger = logging.getLogger("tap-primedata")
+
+
+class PrimeDataStream(RESTStream):
+    """Base stream: POST searches against `api_url`, one lookup at a time, many in parallel."""
+
+    http_method = "POST"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # one timer line per request is 100k+ lines on a big run: opt-in
+        self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
+        self._request_counter: RunRequestCounter | None = None
+
+    def get_http_request_counter(self) -> metrics.Counter:
+        if self._request_counter is None:
+            self._request_counter = RunRequestCounter(
+                metrics.Metric.HTTP_REQUEST_COUNT, {metrics.Tag.STREAM: self.name,
+                                                    metrics.Tag.ENDPOINT: self.path}
+            )  # fmt: skip
+        return self._request_counter
+
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @cached_property
+    def authenticator(self) -> APIKeyAuthenticator:  # type: ignore[override]
+        return primedata_authenticator(self.config["api_key"])
+
+    @property
+    def requests_session(self) -> requests.Session:
+        return self._tap.session  # type: ignore[attr-defined]
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        return float(self.config.get("request_timeout") or 60)
+
+    @property
+    def max_concurrency(self) -> int:
+        return max(1, int(self.config.get("max_concurrency") or 8))
+
+    @cached_property
+    def naive_tz(self) -> Any:
+        return ts.make_timezone(self.config.get("naive_timezone") or "UTC")
+
+    # errors and retries ----------------------------------------------------------------
+    @staticmethod
+    def _error_fields(response: requests.Response) -> tuple[str, str]:
+        try:
+            error = response.json().get("error")
+        except (ValueError, AttributeError):
+            error = None
+        if not isinstance(error, dict):
+            return "", ""
+        return str(error.get("code") or ""), str(error.get("message") or "")
+
+    def response_error_message(self, response: requests.Response) -> str:
+        code, message = self._error_fields(response)
+        detail = f" {code}: {message}" if code or message else ""
+        return f"HTTP {response.status_code}{detail} ({self.path})"
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status < HTTPStatus.BAD_REQUEST:
+            return
+        if status == HTTPStatus.UNAUTHORIZED:
+            raise AuthenticationFailed(
+                "PrimeData refused the API key (HTTP 401 authentication_error): "
+                "check the `api_key` setting"
+            )
+        message = self.response_error_message(response)
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(message, response)
+        if status == HTTPStatus.NOT_FOUND:
+            raise LookupSkipped("not_found", message)
+        if (
+            status == HTTPStatus.BAD_REQUEST
+            and self._error_fields(response)[0] == "validation_error"
+        ):
+            raise LookupSkipped("validation_error", message)
+        raise FatalAPIError(message)
+
+    def request_decorator(self, func: Callable) -> Callable:
+        """The SDK's retry policy, logged once per retry by `backoff_handler` only."""
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            RETRIABLE,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(func)
+
+    def backoff_max_tries(self) -> int:
+        return max(1, int(self.config.get("max_tries") or 8))
+
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
+        """Exponential backoff with jitter, or exactly the server's `Retry-After`."""
+        base = float(self.config.get("retry_base_delay") or 1.0)
+        cap = float(self.config.get("retry_max_delay") or 60.0)
+        attempt = 0
+        exception = yield  # type: ignore[misc]
+        while True:
+            delay = retry_after(exception)
+            if delay is None:
+                delay = min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)
+            attempt += 1
+            exception = yield min(delay, MAX_WAIT)
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # jitter is in backoff_wait_generator; Retry-After is honoured as is
+
+    def backoff_handler(self, details: Details) -> None:
+        exc = details.get("exception")
+        response = getattr(exc, "response", None)
+        cause = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
+        self.logger.warning(
+            "Retrying %s in %.2fs after %s (try %d of %d)",
+            self.path, details.get("wait") or 0.0, cause, details.get("tries") or 0,
+            self.backoff_max_tries(),
+        )  # fmt: skip
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        data = payload(response).get("data")
+        if isinstance(data, list):
+            yield from data
+        elif isinstance(data, dict):
+            yield data
+
+    # running many lookups ----------------------------------------------------------------
+    def lookup_source(self) -> LookupSource:
+        return LookupSource(self.config)
+
+    def run_lookups(
+        self,
+        jobs: Iterable[Any],
+        fetch: Callable[[Any], Iterator[list[Any]]],
+        tally: Tally,
+    ) -> Iterator[Item[Any]]:
+        """Yield the items of `fetch(job)` for every job, lookups skipped and counted."""
+        counter = self.get_http_request_counter()
+        try:
+            yield from self._run(jobs, fetch, tally)
+        finally:
+            counter.close()  # type: ignore[attr-defined]
+
+    def _run(
+        self,
+        jobs: Iterable[Any],
+        fetch: Callable[[Any], Iterator[list[Any]]],
+        tally: Tally,
+    ) -> Iterator[Item[Any]]:
+        for item in FanOut(jobs, fetch, workers=self.max_concurrency, name=self.name):
+            error = item.error
+            if error is None:
+                yield item
+            elif isinstance(error, LookupSkipped):
+                tally.add(f"skipped_{error.reason}")
+                lookup: Lookup = item.job.lookup
+                self.logger.warning("Skipping %s: %s", lookup.describe(), error)
+                yield Item(item.job, done=True, error=error)
+            elif isinstance(error, AuthenticationFailed):
+                raise RunStopped(str(error)) from None
+            else:
+                raise error
+
+    def log_summary(self, tally: Tally, source: LookupSource) -> None:
+        counts = dict(sorted(tally.counts.items()))
+        if source.invalid:
+            counts["invalid_lines"] = source.invalid
+        skipped = sum(v for k, v in counts.items() if k.startswith("skipped_"))
+        self.logger.info("Stream %s summary: %s", self.name, counts or "{}")
+        if skipped:
+            self.logger.warning("Stream %s skipped %d lookup(s)", self.name, skipped)

@@ -1,0 +1,248 @@
+"""The `profiles` and `events` streams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from singer_sdk import typing as th
+from singer_sdk.helpers.types import Context
+
+from tap_primedata import timestamps as ts
+from tap_primedata.bookmarks import STATE_KEY, Bookmark, EventBookmarks
+from tap_primedata.client import PrimeDataStream
+from tap_primedata.lookups import Lookup, LookupSource
+from tap_primedata.transport import CursorPaginator, LookupContext, Tally
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One lookup to read, and (for events) where it resumes."""
+
+    lookup: Lookup
+    bookmark: Bookmark | None = None
+
+
+def unique(source: Iterable[Lookup], tally: Tally) -> Iterator[Lookup]:
+    """Each lookup once, even when listed twice."""
+    seen: set[int] = set()
+    for lookup in source:
+        if lookup.id in seen:
+            tally.add("duplicate_lookups")
+            continue
+        seen.add(lookup.id)
+        yield lookup
+
+
+class ProfilesStream(PrimeDataStream):
+    """One record per lookup: the profile's identities, traits and p-traits."""
+
+    name = "profiles"
+    path = "/pub/profiles/advanced-search"
+    primary_keys = ("profile_id",)
+    replication_key = None
+    schema = th.PropertiesList(
+        th.Property("profile_id", th.StringType, required=True),
+        th.Property("last_updated", th.DateTimeType),
+        th.Property(
+            "identity",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            description="identity name -> values",
+        ),
+        th.Property("trait", th.ObjectType(additional_properties=True)),
+        th.Property("p_trait", th.ObjectType(additional_properties=True)),
+        th.Property(
+            "lookup",
+            th.ObjectType(
+                th.Property("profile_id", th.StringType),
+                th.Property("identity", th.StringType),
+                th.Property("value", th.StringType),
+            ),
+            description="the configured lookup that found this profile",
+        ),
+    ).to_dict()
+
+    def get_new_paginator(self) -> None:
+        return None
+
+    def prepare_request_payload(self, context: Context | None, next_page_token: Any) -> dict:
+        body = dict(context.job.lookup.request_fields())  # type: ignore[union-attr]
+        if self.config.get("profile_types"):
+            body["type"] = list(self.config["profile_types"])
+        return body
+
+    def _fetch(self, job: Job) -> Iterator[list[dict]]:
+        for raw in self.request_records(LookupContext(job)):
+            if raw.get("profile_id"):
+                yield [self._record(raw, job.lookup)]
+
+    def _record(self, raw: dict, lookup: Lookup) -> dict:
+        updated = raw.get("last_updated")
+        if updated not in (None, ""):
+            try:
+                updated = ts.normalize(updated, self.naive_tz)
+            except ValueError:
+                self.logger.warning("Unparseable last_updated %r kept as null", updated)
+                updated = None
+        identity = raw.get("identity")
+        if isinstance(identity, dict):  # sections not asked for (`profile_types`) stay null
+            identity = {
+                k: [str(v) for v in (vals if isinstance(vals, list) else [vals])]
+                for k, vals in identity.items()
+            }
+        return {
+            "profile_id": str(raw["profile_id"]),
+            "last_updated": updated or None,
+            "identity": identity,
+            "trait": raw.get("trait"),
+            "p_trait": raw.get("p_trait"),
+            "lookup": lookup.as_record(),
+        }
+
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        tally, source = Tally(), self.lookup_source()
+        jobs = (Job(lookup) for lookup in unique(source, tally))
+        for item in self.run_lookups(jobs, self._fetch, tally):
+            if item.batch:
+                tally.add("records", len(item.batch))
+                yield from item.batch
+        self.log_summary(tally, source)
+
+
+class EventsStream(PrimeDataStream):
+    """Every event of every lookup, per profile in time order, read incrementally."""
+
+    name = "events"
+    path = "/pub/events/advanced-search"
+    primary_keys = ("id",)
+    replication_key = "time_stamp"
+    is_sorted = False  # sorted per profile, not across profiles
+    STATE_MSG_FREQUENCY = 2**62  # STATE is emitted by _checkpoint, at a bounded rate
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True),
+        th.Property("profile_id", th.StringType),
+        th.Property("event_name", th.StringType),
+        th.Property("time_stamp", th.DateTimeType, required=True, description="RFC 3339 UTC"),
+        th.Property("sent_at", th.DateTimeType, description="RFC 3339 UTC"),
+        th.Property("input_schema_version", th.StringType),
+        th.Property("properties", th.ObjectType(additional_properties=True)),
+    ).to_dict()
+
+    def get_new_paginator(self) -> CursorPaginator:
+        return CursorPaginator()
+
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        return None  # the run's end is `end_date`, kept in our own bookmarks
+
+    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
+        """Bookmarks are kept by `EventBookmarks`, not per record by the SDK."""
+
+    def prepare_request_payload(self, context: Context | None, next_page_token: Any) -> dict:
+        job: Job = context.job  # type: ignore[union-attr]
+        body: dict[str, Any] = {
+            **job.lookup.request_fields(),
+            "sort": "asc",
+            "limit": int(self.config.get("page_size") or 100),
+            "end": self._tap.window[1],  # type: ignore[attr-defined]
+        }
+        if job.bookmark is not None:
+            body["start"] = job.bookmark.request_start()
+        if self.config.get("event_names"):
+            body["include"] = list(self.config["event_names"])
+        if next_page_token:
+            body["cursor"] = next_page_token
+        return body
+
+    def _jobs(self, marks: EventBookmarks, source: LookupSource, tally: Tally) -> Iterator[Job]:
+        for lookup in unique(source, tally):
+            bookmark = marks.bookmark_for(lookup.id)
+            if marks.is_current(bookmark):
+                tally.add("lookups_up_to_date")
+                continue
+            yield Job(lookup, bookmark)
+
+    def _fetch(self, job: Job) -> Iterator[list[tuple[int, dict]]]:
+        """Runs on a worker thread: this lookup's new events, normalized, in batches."""
+        tally: Tally = self._tally
+        bookmark, end_key, tz = job.bookmark, self._marks.end_key, self.naive_tz
+        size = int(self.config.get("page_size") or 100)
+        batch: list[tuple[int, dict]] = []
+        for raw in self.request_records(LookupContext(job)):
+            event_id = raw.get("id")
+            try:
+                text, key = ts.normalize_with_key(raw.get("time_stamp"), tz)
+            except ValueError:
+                tally.add("events_bad_time_stamp")
+                self.logger.warning(
+                    "Event %s skipped: time_stamp %r", event_id, raw.get("time_stamp")
+                )
+                continue
+            if event_id in (None, "") or key >= end_key:
+                continue
+            event_id = str(event_id)
+            if bookmark is not None and not bookmark.keep(key, event_id):
+                continue
+            batch.append((key, self._record(raw, event_id, text, tz)))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _record(self, raw: dict, event_id: str, time_stamp: str, tz: Any) -> dict:
+        sent_at = raw.get("sent_at")
+        if sent_at not in (None, ""):
+            try:
+                sent_at = ts.normalize(sent_at, tz)
+            except ValueError:
+                self._tally.add("events_bad_sent_at")
+                sent_at = None
+        version = raw.get("input_schema_version")
+        return {
+            "id": event_id,
+            "profile_id": raw.get("profile_id"),
+            "event_name": raw.get("event_name"),
+            "time_stamp": time_stamp,
+            "sent_at": sent_at or None,
+            "input_schema_version": None if version is None else str(version),
+            "properties": raw.get("properties") or {},
+        }
+
+    def _checkpoint(self, state: dict) -> None:
+        self.stream_state[STATE_KEY] = state  # one assignment: a signal sees old or new
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        start, end = self._tap.window  # type: ignore[attr-defined]
+        marks = self._marks = EventBookmarks(self.stream_state, start, end)
+        tally = self._tally = Tally()
+        source = self.lookup_source()
+        every_n = int(self.config.get("state_interval_records") or 10000)
+        every_s = float(self.config.get("state_interval_seconds") or 60)
+        self._checkpoint(marks.checkpoint())
+        pending, last = 0, time.monotonic()
+        for item in self.run_lookups(self._jobs(marks, source, tally), self._fetch, tally):
+            lookup_id = item.job.lookup.id
+            if item.batch:
+                progress = marks.progress(lookup_id)
+                for key, record in item.batch:
+                    progress.advance(key, record["time_stamp"], record["id"])
+                    yield record  # the SDK writes it before this generator resumes
+                pending += len(item.batch)
+                tally.add("records", len(item.batch))
+            if item.done:
+                if item.error is None:
+                    marks.complete(lookup_id)
+                    tally.add("lookups_read")
+                else:
+                    marks.abandon(lookup_id)
+                pending += 1
+            if pending >= every_n or (pending and time.monotonic() - last >= every_s):
+                self._checkpoint(marks.checkpoint())
+                pending, last = 0, time.monotonic()
+        self.stream_state[STATE_KEY] = marks.finish()
+        self.state_manager.is_flushed = False
+        self.log_summary(tally, source)

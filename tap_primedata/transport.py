@@ -1,0 +1,146 @@
+"""HTTP plumbing of the tap: errors, retries, pagination, the pooled session, counters."""
+
+from __future__ import annotations
+
+import decimal
+import os
+import threading
+from collections import Counter
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from singer_sdk import metrics
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseAPIPaginator
+
+RETRIABLE = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+MAX_WAIT = 900.0  # never sleep longer than this, whatever Retry-After says
+
+
+class AuthenticationFailed(FatalAPIError):
+    """PrimeData answered 401: the API key is wrong; nothing else can work."""
+
+
+class LookupSkipped(FatalAPIError):
+    """PrimeData refused one lookup (404, or 400 `validation_error`); the run goes on."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RunStopped(BaseException):
+    """Ends the run with one log line; a BaseException so no generic handler logs it again."""
+
+
+def payload(response: requests.Response) -> Any:
+    """The response body as JSON, parsed once and cached on the response."""
+    cached = getattr(response, "_primedata_json", None)
+    if cached is None:
+        cached = response.json(parse_float=decimal.Decimal)
+        response._primedata_json = cached  # type: ignore[attr-defined]
+    return cached
+
+
+class CursorPaginator(BaseAPIPaginator[str | None]):
+    """Follows the top-level `cursor: {has_more, next}`; a missing cursor is the last page."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    @staticmethod
+    def _cursor(response: requests.Response) -> dict:
+        body = payload(response)
+        cursor = body.get("cursor") if isinstance(body, dict) else None
+        return cursor if isinstance(cursor, dict) else {}
+
+    def has_more(self, response: requests.Response) -> bool:
+        cursor = self._cursor(response)
+        return bool(cursor.get("has_more")) and bool(cursor.get("next"))
+
+    def get_next(self, response: requests.Response) -> str | None:
+        return self._cursor(response).get("next") or None
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        return self.has_more(response)
+
+
+class LookupContext(dict):
+    """The SDK context of one lookup's requests.
+
+    As a dict it holds only the lookup's stable id (the SDK logs contexts in its metrics,
+    and identity values are personal data); the job itself rides along as an attribute.
+    """
+
+    def __init__(self, job: Any) -> None:
+        super().__init__(lookup=job.lookup.hex_id)
+        self.job = job
+
+
+class Tally:
+    """Thread-safe counters for the end-of-stream summary."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+
+def build_session(pool_size: int, url: str) -> requests.Session:
+    """One session whose connection pool fits `pool_size` concurrent requests.
+
+    Proxy and CA-bundle settings from the environment are resolved once for `url`
+    instead of on every request (requests re-reads the environment per call otherwise).
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, pool_size), max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and url.startswith("https"):
+        session.verify = bundle
+    session.trust_env = False
+    return session
+
+
+class RunRequestCounter(metrics.Counter):
+    """One `http_request_count` for the whole stream instead of one log line per lookup.
+
+    The SDK opens and closes a counter per `request_records` call; with 100k lookups that
+    is 100k log lines. This counter ignores the per-lookup context and exits, logs every
+    `log_interval` seconds as usual, and once more at `close()`.
+    """
+
+    def with_context(self, value: Any) -> None:
+        pass
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+    def close(self) -> None:
+        super().exit()
+
+
+def retry_after(exception: Any) -> float | None:
+    response = getattr(exception, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""target-cdp: route Singer streams to Dmartech, EngageLab and NXCloud."""

@@ -1,0 +1,7 @@
+"""`python -m target_cdp`."""
+
+from __future__ import annotations
+
+from target_cdp.target import TargetCDP
+
+TargetCDP.cli()

@@ -1,0 +1,242 @@
+"""Value conversions shared by the destinations, and the checks that raise `RecordError`.
+
+Records reach a destination as the Singer SDK parsed them: JSON values, `Decimal` for
+non-integers, and `datetime`/`date` objects for properties the schema declares as such.
+Every function here takes the destination field name so its error message names it, on
+one line, without echoing long values. A naive datetime is UTC everywhere in this project.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from target_cdp.routes import dotted_get
+from target_cdp.vendors.base import Answer, Outcome, RecordError
+
+# An ISO 8601 date-time as a string: the only strings `plain` rewrites.
+_ISO_DATETIME_RE = re.compile(
+    r"\d{4}[-:]\d{2}[-:]\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?"
+)
+_COLON_DATE_RE = re.compile(r"^(\d{4}):(\d{2}):(\d{2})(?=[T ]|$)")
+_FRACTION_RE = re.compile(r"(\.\d{6})\d+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS_THRESHOLD = 10**11  # epoch numbers at or above this are milliseconds (after 1973-03-03)
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A short repr of a value for an error message."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def is_empty(value: Any) -> bool:
+    """None, a blank string, or an empty list or object."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, list | tuple | dict) and not value
+
+
+# date-times ------------------------------------------------------------------------
+def parse_datetime(value: Any, field: str) -> datetime:
+    """An aware UTC datetime from a datetime, date, epoch number (s or ms) or ISO 8601 string."""
+    try:
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, date):
+            parsed = datetime.combine(value, time())
+        elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+            if not number.is_finite():
+                raise ValueError(value)
+            micros = number * (1000 if abs(number) >= _MS_THRESHOLD else 1_000_000)
+            parsed = _EPOCH + timedelta(microseconds=int(micros))
+        elif isinstance(value, str) and value.strip():
+            text = _COLON_DATE_RE.sub(r"\1-\2-\3", value.strip())
+            if text[-1] in "zZ":
+                text = text[:-1] + "+00:00"
+            parsed = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", text))
+        else:
+            raise ValueError(value)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError, ArithmeticError) as exc:
+        raise RecordError(
+            "invalid_datetime", f"{field}: {shown(value)} is not a date-time"
+        ) from exc
+
+
+def datetime_text(value: Any, field: str) -> str:
+    """`YYYY-MM-DD HH:MM:SS` in UTC (Dmartech `create_time`, EngageLab datetime properties)."""
+    parsed = parse_datetime(value, field)
+    if not 1 <= parsed.year <= 9999:
+        raise RecordError("invalid_datetime", f"{field}: {shown(value)} is out of range")
+    return (
+        f"{parsed.year:04d}-{parsed.month:02d}-{parsed.day:02d} "
+        f"{parsed.hour:02d}:{parsed.minute:02d}:{parsed.second:02d}"
+    )
+
+
+def epoch_ms(value: Any, field: str) -> int:
+    """Milliseconds since the epoch (EngageLab `itime`)."""
+    parsed = parse_datetime(value, field)
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
+
+
+def date_text(value: Any, field: str) -> str:
+    """`yyyy-MM-dd` (NXCloud `birthday`): the calendar date as written, not shifted to UTC."""
+    if isinstance(value, datetime):
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    elif isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}(?!\d)", value.strip()):
+        try:
+            day = date.fromisoformat(value.strip()[:10])
+        except ValueError as exc:
+            raise RecordError("invalid_date", f"{field}: {shown(value)} is not a date") from exc
+    else:
+        raise RecordError("invalid_date", f"{field}: {shown(value)} is not a date")
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+# scalars and JSON ------------------------------------------------------------------
+def plain(value: Any) -> Any:
+    """A JSON-native copy: Decimals to numbers, datetimes (and ISO date-time strings) to
+    `YYYY-MM-DD HH:MM:SS` UTC, dates to `yyyy-MM-dd`, tuples to lists."""
+    if isinstance(value, str):
+        if _ISO_DATETIME_RE.fullmatch(value):
+            try:
+                return datetime_text(value, "value")
+            except RecordError:
+                return value
+        return value
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return datetime_text(value, "value")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def text(value: Any, field: str) -> str:
+    """A string: numbers without exponent or `.0`, booleans `true`/`false`, objects as JSON."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal | float):
+        number = Decimal(str(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            raise RecordError("invalid_value", f"{field}: {shown(value)} is not a finite number")
+        if number == number.to_integral_value():
+            return str(int(number))
+        return format(number, "f").rstrip("0")  # exact: normalize() would round
+    if isinstance(value, datetime | date | time):
+        return str(plain(value))
+    if isinstance(value, Mapping | list | tuple):
+        return json_text(value, field)
+    raise RecordError("invalid_value", f"{field}: {type(value).__name__} is not a text value")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON (not \\u-escaped): the bytes a request body is sent (and signed) as."""
+    return json.dumps(plain(value), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_text(value: Any, field: str) -> str:
+    """A JSON document as a string; a string must already be valid JSON."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            raise RecordError("invalid_json", f"{field}: not a JSON string") from exc
+        return value
+    return dumps(value).decode("utf-8")
+
+
+def check_length(field: str, value: str, limit: int, vendor: str) -> str:
+    """`value` if at most `limit` characters, else RecordError naming the field and the limit."""
+    if len(value) > limit:
+        raise RecordError("too_long", f"{field}: {len(value)} characters, {vendor} allows {limit}")
+    return value
+
+
+# records ---------------------------------------------------------------------------
+def pick(values: Mapping[str, Any], record: Mapping[str, Any], name: str) -> Any:
+    """`name` from the mapped values, else from the record (a dotted path allowed)."""
+    if name in values:
+        return values[name]
+    return dotted_get(record, name)
+
+
+def payload(values: Mapping[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Record values to send: no `_sdc_*` metadata, no names in `drop`, no empty values."""
+    return {
+        key: plain(value)
+        for key, value in values.items()
+        if not key.startswith("_sdc_") and key not in drop and not is_empty(value)
+    }
+
+
+# HTTP ------------------------------------------------------------------------------
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from a `Retry-After` header (seconds or an HTTP date), if any."""
+    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if raw is None or not str(raw).strip():
+        return None
+    raw = str(raw).strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def transient(status: int, headers: Mapping[str, str]) -> Answer | None:
+    """RETRY (honouring `Retry-After`) for 429 and 5xx, whatever the body says; else None."""
+    if status == 429 or status >= 500:
+        return Answer(Outcome.RETRY, f"http_{status}", f"HTTP {status}", retry_after(headers))
+    return None
+
+
+def http_fallback(status: int, vendor: str, setting: str, url_setting: str) -> Answer:
+    """The answer for an HTTP status whose body carries no vendor code."""
+    if status in (401, 403):
+        return Answer(Outcome.CREDENTIALS, f"http_{status}", f"HTTP {status}", setting=setting)
+    if status in (404, 405):
+        message = f"HTTP {status}: {vendor} has no such endpoint"
+        return Answer(Outcome.CREDENTIALS, f"http_{status}", message, setting=url_setting)
+    if 200 <= status < 300:
+        message = f"HTTP {status} without a {vendor} result code"
+        return Answer(Outcome.RETRY, "unexpected_answer", message)
+    return Answer(Outcome.REJECTED, f"http_{status}", f"HTTP {status}")

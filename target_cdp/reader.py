@@ -1,0 +1,57 @@
+"""Reading Singer messages fast (msgspec) while counting lines for error messages."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from collections import Counter, defaultdict
+
+import msgspec
+from singer_sdk.singerlib.encoding.base import GenericSingerReader
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+
+_decode = msgspec.json.Decoder().decode  # floats stay floats: records are plain JSON values
+
+
+class LineReader(GenericSingerReader[str]):
+    """Like the SDK reader, but knows the current line number and never echoes a bad line."""
+
+    default_input = sys.stdin
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line_number = 0
+
+    def deserialize_json(self, line: str) -> dict:
+        try:
+            message = _decode(line)
+        except msgspec.DecodeError as exc:
+            msg = f"line {self.line_number}: not valid JSON ({exc})"
+            raise InvalidInputLine(msg) from None
+        if not isinstance(message, dict):
+            msg = f"line {self.line_number}: a Singer message must be a JSON object"
+            raise InvalidInputLine(msg)
+        return message
+
+    def process_lines(
+        self,
+        file_input: t.IO[str] | None,
+        callbacks: dict[str, t.Callable[[dict], None]],
+    ) -> t.Counter[str]:
+        stats: dict[str, int] = defaultdict(int)
+        for line in file_input or self.default_input:
+            self.line_number += 1
+            if not line.strip():
+                continue
+            message = self.deserialize_json(line)
+            kind = message.get("type")
+            if kind is None:
+                msg = f"line {self.line_number}: message has no 'type'"
+                raise InvalidInputLine(msg)
+            callback = callbacks.get(kind)
+            if callback is None:
+                msg = f"line {self.line_number}: unknown message type {kind!r}"
+                raise InvalidInputLine(msg)
+            callback(message)
+            stats[kind] += 1
+        return Counter(**stats)

@@ -1,0 +1,65 @@
+"""Routes: which stream goes to which destination as what, and how its fields map."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_MISSING = object()
+
+
+def dotted_get(record: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    """`record["a"]["b"]` for `"a.b"`; a property whose own name has a dot wins."""
+    if path in record:
+        return record[path]
+    value: Any = record
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return default
+    return value
+
+
+@dataclass(frozen=True)
+class Route:
+    """One entry of the `mappings` setting."""
+
+    stream: str
+    destination: str
+    type: str
+    fields: Mapping[str, str] | None = None
+    event_name: str | None = None
+    event_name_property: str | None = None
+    event_id_property: str | None = None
+    create_time_property: str | None = None
+    time_property: str | None = None
+    identity_property: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # any other route keys
+
+    @property
+    def label(self) -> str:
+        """`stream -> destination:type`, as shown in logs and the summary."""
+        return f"{self.stream} -> {self.destination}:{self.type}"
+
+    @classmethod
+    def from_config(cls, entry: Mapping[str, Any]) -> Route:
+        known = {f for f in cls.__dataclass_fields__ if f != "options"}
+        return cls(
+            **{k: v for k, v in entry.items() if k in known},
+            options={k: v for k, v in entry.items() if k not in known},
+        )
+
+    def project(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Destination fields from `fields` (dotted paths allowed), or the record as it is."""
+        if not self.fields:
+            return dict(record)
+        values = {}
+        for target, source in self.fields.items():
+            value = dotted_get(record, source, _MISSING)
+            if value is not _MISSING:
+                values[target] = value
+        return values

@@ -1,0 +1,180 @@
+"""Sending one call: sign each attempt, POST on a pooled session, classify, retry with backoff."""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import backoff
+import msgspec
+import requests
+from requests.adapters import HTTPAdapter
+
+from target_cdp.dryrun import DryRun
+from target_cdp.redact import REDACTOR, Redactor
+from target_cdp.settings import Throttle
+from target_cdp.summary import RouteStats
+from target_cdp.vendors.base import Answer, Call, Destination, Outcome
+
+_decode = msgspec.json.Decoder().decode
+
+
+class StopDelivery(Exception):
+    """Delivery of a call cannot go on (the vendor's `deliver` must let it through)."""
+
+    def __init__(self, message: str, answer: Answer | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.answer = answer
+
+
+class CredentialsRefused(StopDelivery):
+    """The destination refused the credentials: the whole run stops."""
+
+
+class RetriesExhausted(StopDelivery):
+    """Still failing after `max_tries` attempts: the call's records are dead-lettered."""
+
+
+class Aborted(StopDelivery):
+    """The run is stopping; the call was given up."""
+
+
+class RateLimiter:
+    """Spaces requests `1 / rate` seconds apart across all threads of one destination."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next)
+            self._next = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
+def retry_after_header(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Sender:
+    """Sends the calls of one destination; shared by all its lanes."""
+
+    def __init__(
+        self,
+        dest: Destination,
+        throttle: Throttle,
+        *,
+        max_tries: int,
+        timeout: float,
+        max_wait: float,
+        stop: threading.Event,
+        dry_run: DryRun | None = None,
+        redactor: Redactor = REDACTOR,
+    ) -> None:
+        self.dest = dest
+        self.max_tries = max_tries
+        self.timeout = timeout
+        self.max_wait = max_wait
+        self.stop = stop
+        self.dry_run = dry_run
+        self.redactor = redactor
+        rate = throttle.requests_per_second
+        self.limiter = RateLimiter(rate) if rate else None
+        self.session = requests.Session()
+        size = max(throttle.max_concurrency, 1)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send(self, call: Call, stats: RouteStats, route: str) -> Answer:
+        """An OK or REJECTED answer; raises `CredentialsRefused`, `RetriesExhausted`, `Aborted`."""
+        if self.dry_run is not None:
+            headers = {**call.headers, **self.dest.sign(call)}
+            self.dry_run.write(self.dest.name, route, call, headers)
+            stats.add(requests=1)
+            return Answer(Outcome.OK, data=call.dry_run_reply)
+        delays = backoff.expo(base=2, factor=0.5, max_value=self.max_wait)
+        next(delays)  # python-backoff's generator yields once before the first value
+        answer = Answer(Outcome.RETRY, "not_sent", "no attempt made")
+        for attempt in range(1, self.max_tries + 1):
+            if self.stop.is_set():
+                raise Aborted("the run is stopping")
+            answer = self._attempt(call)
+            stats.add(requests=1)
+            if answer.outcome in (Outcome.OK, Outcome.REJECTED):
+                return answer
+            if answer.outcome is Outcome.CREDENTIALS:
+                raise CredentialsRefused(self._credentials_message(answer), answer)
+            if attempt == self.max_tries:
+                break
+            stats.add(retries=1)
+            wait = backoff.full_jitter(next(delays))
+            if answer.retry_after is not None:
+                wait = max(wait, answer.retry_after)
+            if self.stop.wait(min(wait, self.max_wait)):
+                raise Aborted("the run is stopping")
+        raise RetriesExhausted(
+            f"gave up after {self.max_tries} tries: {answer.code} {answer.message}".strip(), answer
+        )
+
+    def _attempt(self, call: Call) -> Answer:
+        """One signed request, classified (timeouts and connection errors are RETRY)."""
+        if self.limiter is not None:
+            self.limiter.wait()
+        headers = {"Content-Type": "application/json; charset=utf-8", **call.headers}
+        headers.update(self.dest.sign(call))
+        try:
+            response = self.session.request(
+                call.method, call.url, data=call.body, headers=headers, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            return Answer(Outcome.RETRY, "timeout", self.redactor(f"request timed out: {exc}"))
+        except requests.RequestException as exc:
+            name = type(exc).__name__
+            return Answer(Outcome.RETRY, "connection_error", self.redactor(f"{name}: {exc}"))
+        body: Any = response.content
+        try:
+            body = _decode(body) if body else None
+        except msgspec.DecodeError:
+            body = response.text
+        answer = self.dest.classify(response.status_code, body, response.headers)
+        if answer.outcome is Outcome.RETRY and answer.retry_after is None:
+            after = retry_after_header(response.headers)
+            if after is not None:
+                answer = Answer(
+                    answer.outcome, answer.code, answer.message, after, answer.setting, answer.data
+                )
+        return answer
+
+    def _credentials_message(self, answer: Answer) -> str:
+        name = self.dest.name
+        setting = answer.setting or "credentials"
+        if not setting.startswith(f"{name}."):
+            setting = f"{name}.{setting}"
+        reason = f"{answer.code} {answer.message}".strip()
+        return self.redactor(
+            f"{name} refused the credentials ({reason}): check the setting `{setting}`"
+        )

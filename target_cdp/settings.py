@@ -1,0 +1,165 @@
+"""The target's config schema: each destination's settings object plus the generic settings."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from singer_sdk import typing as th
+
+from target_cdp.vendors.base import Destination
+
+DEFAULT_MAX_CONCURRENCY = 4
+DEFAULTS: dict[str, Any] = {
+    "unmapped_streams": "ignore",
+    "dead_letter_path": "target-cdp-rejected.jsonl",
+    "dry_run": False,
+    "dry_run_path": "target-cdp-dry-run.jsonl",
+    "max_concurrency": DEFAULT_MAX_CONCURRENCY,
+    "requests_per_second": None,
+    "max_tries": 8,
+    "request_timeout": 30.0,
+    "max_retry_wait": 60.0,
+    "state_flush_seconds": 1.0,
+    "progress_seconds": 10.0,
+    "summary_path": None,
+}
+
+_ROUTE = th.ObjectType(
+    th.Property("stream", th.StringType, required=True, description="Singer stream name"),
+    th.Property("destination", th.StringType, required=True, description="dmartech, ..."),
+    th.Property("type", th.StringType, required=True, description="the route type"),
+    th.Property(
+        "fields",
+        th.ObjectType(additional_properties=th.StringType),
+        description='{"<destination field>": "<source property or dotted path>"}',
+    ),
+    th.Property("event_name", th.StringType),
+    th.Property("event_name_property", th.StringType),
+    th.Property("event_id_property", th.StringType),
+    th.Property("create_time_property", th.StringType),
+    th.Property("time_property", th.StringType),
+    th.Property("identity_property", th.StringType),
+    additional_properties=True,
+)
+
+_PER_DESTINATION = th.PropertiesList(
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1),
+        description="Parallel requests to this destination (overrides the top-level value)",
+    ),
+    th.Property(
+        "requests_per_second",
+        th.NumberType,
+        description="Most requests a second to this destination (overrides the top-level value)",
+    ),
+)
+
+GENERIC = th.PropertiesList(
+    th.Property("mappings", th.ArrayType(_ROUTE), description="Routes: stream -> destination"),
+    th.Property(
+        "unmapped_streams",
+        th.StringType(allowed_values=["ignore", "fail"]),
+        default="ignore",
+        description="ignore (count and log once per stream) or fail on a stream with no route",
+    ),
+    th.Property(
+        "dead_letter_path",
+        th.StringType,
+        default=DEFAULTS["dead_letter_path"],
+        description="JSONL file receiving every rejected record (appended to)",
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Validate and write the requests to dry_run_path; send nothing",
+    ),
+    th.Property("dry_run_path", th.StringType, default=DEFAULTS["dry_run_path"]),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_MAX_CONCURRENCY,
+        description="Parallel requests per destination (records with one key stay in order)",
+    ),
+    th.Property("requests_per_second", th.NumberType, description="Rate limit per destination"),
+    th.Property(
+        "max_tries",
+        th.IntegerType(minimum=1),
+        default=DEFAULTS["max_tries"],
+        description="Attempts per request before its records are dead-lettered",
+    ),
+    th.Property("request_timeout", th.NumberType, default=DEFAULTS["request_timeout"]),
+    th.Property(
+        "max_retry_wait",
+        th.NumberType,
+        default=DEFAULTS["max_retry_wait"],
+        description="Longest single wait between attempts, in seconds",
+    ),
+    th.Property(
+        "state_flush_seconds",
+        th.NumberType,
+        default=DEFAULTS["state_flush_seconds"],
+        description="A STATE message flushes partial batches when this long since the last flush",
+    ),
+    th.Property(
+        "progress_seconds",
+        th.NumberType,
+        default=DEFAULTS["progress_seconds"],
+        description="Seconds between progress log lines (0: none)",
+    ),
+    th.Property("summary_path", th.StringType, description="Also write the summary as JSON here"),
+)
+
+
+def build_config_schema(destinations: Mapping[str, type[Destination]]) -> dict[str, Any]:
+    """The whole config JSON schema: one object per destination, then the generic settings."""
+    schema = GENERIC.to_dict()
+    extra = _PER_DESTINATION.to_dict()["properties"]
+    vendors = {}
+    for name, cls in destinations.items():
+        obj = copy.deepcopy(cls.settings_schema.to_dict())
+        props = obj.setdefault("properties", {})
+        for key, value in extra.items():
+            props.setdefault(key, value)
+        obj.setdefault("description", f"{name} settings")
+        vendors[name] = obj
+    schema["properties"] = {**vendors, **schema["properties"]}
+    return schema
+
+
+def setting(config: Mapping[str, Any], key: str) -> Any:
+    """A generic setting, or its default."""
+    value = config.get(key)
+    return DEFAULTS.get(key) if value is None else value
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """How hard one destination may be driven."""
+
+    max_concurrency: int
+    requests_per_second: float | None
+
+
+def throttle(config: Mapping[str, Any], own: Mapping[str, Any]) -> Throttle:
+    """`max_concurrency` / `requests_per_second` from the destination's own settings (`own`,
+    where its class may have set defaults), else the top-level ones."""
+    conc = own.get("max_concurrency") or setting(config, "max_concurrency")
+    rps = own.get("requests_per_second") or setting(config, "requests_per_second")
+    return Throttle(max(1, int(conc)), float(rps) if rps else None)
+
+
+def secret_values(
+    config: Mapping[str, Any], destinations: Mapping[str, type[Destination]]
+) -> list[str]:
+    """Every configured secret setting value (before any destination is built)."""
+    values = []
+    for name, cls in destinations.items():
+        own = config.get(name) or {}
+        if isinstance(own, Mapping):
+            values += [str(own[k]) for k in cls.secret_settings if own.get(k)]
+    return values

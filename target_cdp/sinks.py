@@ -1,0 +1,121 @@
+"""One sink per stream: strips Singer metadata, validates, and hands records to the routes."""
+
+from __future__ import annotations
+
+import typing as t
+
+import fastjsonschema
+from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
+from singer_sdk.sinks import Sink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
+
+if t.TYPE_CHECKING:
+    from target_cdp.delivery import RouteRuntime
+    from target_cdp.target import TargetCDP
+
+SDC_FIELDS = (
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_batched_at",
+    "_sdc_deleted_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+    "_sdc_sync_started_at",
+)
+_WARN_INVALID = 10  # schema-invalid records logged one by one per stream, then only counted
+
+
+class FastValidator(BaseJSONSchemaValidator):
+    """A compiled `fastjsonschema` validator (no formats, no defaults filled in)."""
+
+    def __init__(self, schema: dict[str, t.Any]) -> None:
+        super().__init__(schema)
+        try:
+            self._check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+        except fastjsonschema.JsonSchemaDefinitionException as exc:
+            msg = f"invalid JSON schema: {exc}"
+            raise InvalidJSONSchema(msg) from None
+
+    def validate(self, record: dict[str, t.Any]) -> None:
+        try:
+            self._check(record)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise InvalidRecord(exc.message, record) from None
+
+
+class CDPSink(Sink):
+    """Fans each record of one stream out to the stream's routes (delivery batches by route)."""
+
+    MAX_SIZE_DEFAULT = 1 << 62  # batching happens per route in `delivery`, never here
+
+    def __init__(
+        self,
+        target: TargetCDP,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.cdp = target
+        self.routes: list[RouteRuntime] = target.routes_for(stream_name)
+        self.invalid = 0
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        if not self.validate_schema:
+            return None
+        return FastValidator(self.schema)
+
+    def accept(self, record: dict, message: dict, line: int) -> None:
+        """Validate one (already mapped) record and submit it to every route."""
+        keys = self._key_properties
+        for name in keys:
+            if name not in record:
+                msg = (
+                    f"line {line}: stream '{self.stream_name}': record is missing key property "
+                    f"'{name}' (key properties {list(keys)})"
+                )
+                raise MissingKeyPropertiesError(msg)
+        if not self.routes:  # unmapped: checked for its key like any record, then counted
+            self.cdp.ignored[self.stream_name] += 1
+            return
+        if len(keys) == 1:
+            key: t.Any = record[keys[0]]
+        else:
+            key = tuple(record[k] for k in keys) if keys else None
+        deleted = None
+        if self.include_sdc_metadata_properties:
+            self._add_sdc_metadata_to_record(record, message, {})
+        else:
+            deleted = record.pop("_sdc_deleted_at", None)
+            for name in SDC_FIELDS:
+                record.pop(name, None)
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except InvalidRecord as exc:
+                self._reject_invalid(record, key, line, exc.error_message)
+                return
+        if deleted is not None:
+            record["_sdc_deleted_at"] = deleted
+        self.cdp.pipeline.submit(self.routes, record, key)
+
+    def _reject_invalid(self, record: dict, key: t.Any, line: int, message: str) -> None:
+        """Dead-letter a record failing its schema on every route of the stream."""
+        self.invalid += 1
+        if self.invalid <= _WARN_INVALID:
+            self.logger.warning(
+                "line %d: stream '%s' record %s fails its schema (%s): dead-lettered",
+                line,
+                self.stream_name,
+                f"key {key!r}" if key is not None else "(no key)",
+                message,
+            )
+        for rt in self.routes:
+            rt.stats.received += 1
+            self.cdp.pipeline.reject(rt, [record], "schema_invalid", message)
+
+    def process_record(self, record: dict, context: dict) -> None:
+        """Unused: `TargetCDP` calls `accept` directly."""
+
+    def process_batch(self, context: dict) -> None:
+        """Nothing to drain: records are delivered by the route lanes."""

@@ -1,0 +1,278 @@
+"""TargetCDP: route Singer streams to Dmartech, EngageLab and NXCloud.
+
+The SDK reads the input and applies stream maps; everything after that is ours: each record
+goes to its stream's routes (`delivery`), and a STATE is written only once every record
+received before it is delivered or dead-lettered (`state`). Schema-invalid records are
+dead-lettered (code `schema_invalid`); malformed input stops reading with one line naming the
+line number, after the records already read are delivered and their state emitted.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from collections import defaultdict
+
+from singer_sdk import Target
+from singer_sdk.exceptions import (
+    InvalidJSONSchema,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+
+from target_cdp.deadletter import DeadLetters
+from target_cdp.delivery import Lane, Pipeline, RouteRuntime, StopDelivery
+from target_cdp.dryrun import DryRun
+from target_cdp.progress import Progress
+from target_cdp.reader import LineReader
+from target_cdp.redact import REDACTOR, install
+from target_cdp.routes import Route
+from target_cdp.sender import Sender
+from target_cdp.settings import build_config_schema, secret_values, setting, throttle
+from target_cdp.sinks import CDPSink
+from target_cdp.state import StateTracker
+from target_cdp.summary import RouteStats, summary_line, write_json
+from target_cdp.vendors.base import ConfigError, Destination
+
+INPUT_ERRORS = (
+    InvalidInputLine,
+    RecordsWithoutSchemaException,
+    MissingKeyPropertiesError,
+    InvalidJSONSchema,
+)
+
+
+def _load_destinations() -> dict[str, type[Destination]]:
+    try:
+        from target_cdp.vendors import DESTINATIONS
+    except ImportError:
+        return {}
+    return dict(DESTINATIONS)
+
+
+class UnmappedStream(Exception):
+    """A stream has no route and `unmapped_streams` is `fail`."""
+
+
+class Terminated(Exception):
+    """SIGTERM/SIGINT: stop reading, deliver what was read, emit its state."""
+
+
+class TargetCDP(Target):
+    """Singer target delivering records to customer-data platforms."""
+
+    name = "target-cdp"
+    package_name = "cdp-connectors"
+    destinations: t.ClassVar[dict[str, type[Destination]]] = _load_destinations()
+    config_jsonschema = build_config_schema(destinations)
+    default_sink_class = CDPSink
+    message_reader_class = LineReader
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        self.exit_code = 0
+        self.input_error: str | None = None
+        self.ignored: dict[str, int] = defaultdict(int)
+        self._finished = False
+        self._routes: dict[str, list[RouteRuntime]] = defaultdict(list)
+        self._build_delivery()
+
+    # setup --------------------------------------------------------------------------------
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        REDACTOR.add(secret_values(self._config, self.destinations))
+        install()
+        return super()._validate_config(raise_errors=raise_errors)
+
+    def _build_delivery(self) -> None:
+        cfg = self.config
+        routes = [Route.from_config(entry) for entry in cfg.get("mappings") or []]
+        instances: dict[str, Destination] = {}
+        for route in routes:
+            cls = self.destinations.get(route.destination)
+            if cls is None:
+                known = ", ".join(sorted(self.destinations)) or "none installed"
+                msg = (
+                    f"mappings: route for stream '{route.stream}' names destination "
+                    f"'{route.destination}' (known: {known})"
+                )
+                raise ConfigError(msg)
+            if route.destination not in instances:
+                dest = cls(cfg.get(route.destination) or {})
+                REDACTOR.add(dest.secrets())
+                instances[route.destination] = dest
+            instances[route.destination].check_route(route)
+        install()
+        self.dry_run = DryRun(setting(cfg, "dry_run_path")) if setting(cfg, "dry_run") else None
+        self.dead = DeadLetters(setting(cfg, "dead_letter_path"))
+        self.tracker = StateTracker(self._write_state_message)
+        self.pipeline = Pipeline(
+            self.tracker, self.dead, self.logger, float(setting(cfg, "state_flush_seconds"))
+        )
+        wired: dict[str, tuple[Sender, list[Lane]]] = {}
+        for name, dest in instances.items():
+            limits = throttle(cfg, dest.settings)
+            sender = Sender(
+                dest,
+                limits,
+                max_tries=int(setting(cfg, "max_tries")),
+                timeout=float(setting(cfg, "request_timeout")),
+                max_wait=float(setting(cfg, "max_retry_wait")),
+                stop=self.pipeline.stop_event,
+                dry_run=self.dry_run,
+            )
+            wired[name] = (sender, self.pipeline.add_lanes(name, limits.max_concurrency))
+        for route in routes:
+            sender, lanes = wired[route.destination]
+            runtime = RouteRuntime(
+                route, instances[route.destination], sender, lanes, RouteStats(route.label)
+            )
+            self._routes[route.stream].append(self.pipeline.add_route(runtime))
+        self.progress = Progress(
+            float(setting(cfg, "progress_seconds")), lambda: self.pipeline.routes, self.logger
+        )
+        self.progress.start()
+
+    def routes_for(self, stream: str) -> list[RouteRuntime]:
+        """The routes of one (mapped) stream; empty when the stream is unmapped."""
+        return self._routes.get(stream, [])
+
+    # messages -----------------------------------------------------------------------------
+    @property
+    def line_number(self) -> int:
+        return getattr(self.message_reader, "line_number", 0)
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        super()._process_schema_message(message_dict)
+        for stream_map in self.mapper.stream_maps[message_dict["stream"]]:
+            alias = stream_map.stream_alias
+            if alias in self._routes or alias in self.ignored:
+                continue
+            if setting(self.config, "unmapped_streams") == "fail":
+                msg = (
+                    f"line {self.line_number}: stream '{alias}' has no route in `mappings` "
+                    "(unmapped_streams is 'fail')"
+                )
+                raise UnmappedStream(msg)
+            self.ignored[alias] = 0
+            self.logger.info(
+                "Stream '%s' has no route in `mappings`: its records are ignored", alias
+            )
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"stream", "record"})
+        stream = message_dict["stream"]
+        maps = self.mapper.stream_maps.get(stream)
+        if maps is None:
+            msg = f"line {self.line_number}: a RECORD for stream '{stream}' came before its SCHEMA"
+            raise RecordsWithoutSchemaException(msg)
+        for stream_map in maps:
+            raw = message_dict["record"] if len(maps) == 1 else dict(message_dict["record"])
+            record = stream_map.transform(raw)
+            if record is None:
+                continue
+            alias = stream_map.stream_alias
+            sink = self._sinks_active.get(alias)
+            if sink is None:
+                msg = (
+                    f"line {self.line_number}: a RECORD for stream '{alias}' came before its SCHEMA"
+                )
+                raise RecordsWithoutSchemaException(msg)
+            t.cast(CDPSink, sink).accept(record, message_dict, self.line_number)
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"value"})
+        self.tracker.checkpoint(message_dict["value"])
+        self.pipeline.on_state()
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        msg = f"line {self.line_number}: BATCH messages are not supported by target-cdp"
+        raise InvalidInputLine(msg)
+
+    # end of run ---------------------------------------------------------------------------
+    def process_endofpipe(self) -> None:
+        """Deliver what is buffered, wait for the lanes, emit the last state, log the summary."""
+        if self._finished:
+            return
+        self._finished = True
+        self.pipeline.finish()
+        self.progress.stop()
+        self.dead.close()
+        if self.dry_run is not None:
+            self.dry_run.close()
+        stopped = self.pipeline.stopped
+        if stopped is not None:
+            self.logger.error("%s", stopped.message)
+        routes = [rt.stats for rt in self.pipeline.routes]
+        rejected = sum(r.rejected for r in routes)
+        failed = stopped is not None or self.input_error is not None
+        if failed:
+            halted = stopped is not None or str(self.input_error).startswith("terminated")
+            status = "stopped" if halted else "input error"
+        else:
+            status = "rejections" if rejected else "ok"
+        self.exit_code = 1 if failed or rejected else 0
+        if rejected:
+            self.logger.warning("%d rejected records written to %s", rejected, self.dead.path)
+        if self.tracker.held:
+            self.logger.warning("%d STATE messages held back (records not done)", self.tracker.held)
+        path = setting(self.config, "summary_path")
+        if path:
+            extra = {"dead_letter_path": str(self.dead.path), "dry_run": self.dry_run is not None}
+            write_json(path, routes, dict(self.ignored), status, extra)
+        self.logger.info(
+            "%s", summary_line(routes, dict(self.ignored), status, self.dry_run is not None)
+        )
+
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:
+        raise Terminated(f"terminated by signal {signum}")
+
+    def fail_input(self, exc: BaseException) -> None:
+        """Malformed input: one line, then deliver what was read and finish."""
+        text = str(exc.args[0]) if exc.args else type(exc).__name__
+        if isinstance(exc, Terminated):
+            self.input_error = text
+            self.logger.error("Stopping: %s; delivering what was read", text)
+            self.process_endofpipe()
+            return
+        if not text.startswith("line "):
+            text = f"line {self.line_number}: {text}"
+        self.input_error = text.splitlines()[0] if text else text
+        self.logger.error("Input error: %s", self.input_error)
+        self.process_endofpipe()
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        """Run the target; exit non-zero on rejections, stops, input or config errors."""
+        if about:
+            super().invoke(about=about, about_format=about_format, config=config)
+            return
+        cls.print_version(print_fn=cls.logger.info)
+        try:
+            target = cls(
+                config=config.config if config else None,
+                validate_config=True,
+                parse_env_config=config.parse_env if config else False,
+            )
+        except ConfigError as exc:
+            cls.logger.error("Configuration error: %s", REDACTOR(str(exc)))
+            sys.exit(2)
+        try:
+            target.listen(file_input)
+        except (*INPUT_ERRORS, UnmappedStream, Terminated) as exc:
+            target.fail_input(exc)
+        except StopDelivery:
+            target.process_endofpipe()
+        except ConfigError as exc:
+            target.logger.error("Configuration error: %s", REDACTOR(str(exc)))
+            target.process_endofpipe()
+            sys.exit(2)
+        if target.exit_code:
+            sys.exit(target.exit_code)

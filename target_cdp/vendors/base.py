@@ -1,0 +1,146 @@
+"""The one small interface every destination implements.
+
+A destination turns records into calls and answers into outcomes; it never sends, retries,
+batches, splits, dead-letters or counts: the generic delivery code does that for every vendor.
+
+    prepare(route, values, record) -> item      convert + check one record (RecordError if hopeless)
+    batch_key(route, item) -> key               items with equal keys may share a request
+    batch_size(route, key) -> int               the most items one request may carry
+    build(route, items) -> Call                 one request for a batch (body serialized once)
+    sign(call) -> headers                       per-attempt headers (fresh timestamp, signature)
+    classify(status, body, headers) -> Answer   success / retry / rejected / credentials
+    deliver(route, items, send) -> rejections   default: one call per batch; override for
+                                                multi-step vendors (EngageLab's euid lookup)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from singer_sdk import typing as th
+
+from target_cdp.routes import Route
+
+
+class Outcome(enum.Enum):
+    """What an answer means for the records it carried."""
+
+    OK = "ok"  # delivered
+    RETRY = "retry"  # transient: back off and send the same call again
+    REJECTED = "rejected"  # refused for its data: split the batch, dead-letter the culprit
+    CREDENTIALS = "credentials"  # auth/permission: stop the run at once
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A classified response. `setting` names what to check when `outcome` is CREDENTIALS."""
+
+    outcome: Outcome
+    code: str = ""
+    message: str = ""
+    retry_after: float | None = None
+    setting: str | None = None
+    data: Any = None  # the parsed body, for vendors that need it (euids)
+
+
+@dataclass
+class Call:
+    """One HTTP request. `body` is the exact bytes sent (and signed)."""
+
+    method: str
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    label: str = ""  # e.g. "event_batch", for logs and dry-run output
+    sensitive_headers: frozenset[str] = frozenset()  # values redacted in any output
+    dry_run_reply: Any = None  # what `send` returns as `Answer.data` in dry-run mode
+
+
+class RecordError(Exception):
+    """A record that can never be valid for its route; its message names the field."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ConfigError(Exception):
+    """A setting or route that cannot work; the message names the setting."""
+
+
+class Refused(Exception):
+    """The whole batch was refused for its data: the caller splits it to find the culprits."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(f"{answer.code}: {answer.message}")
+        self.answer = answer
+
+
+Send = Callable[[Call], Answer]
+"""Signs, sends and retries a call; returns an OK or REJECTED answer.
+
+Raises `target_cdp.delivery.StopDelivery` on credential failures or exhausted retries."""
+
+Rejections = list[tuple[int, Answer]]
+"""Items (by index in the batch) refused one by one, with the answer that refused them."""
+
+
+class Destination:
+    """Base class of a vendor module's destination. Subclasses set the class attributes."""
+
+    name: ClassVar[str]  # the settings key and route `destination` value: "dmartech"
+    route_types: ClassVar[frozenset[str]]
+    secret_settings: ClassVar[frozenset[str]] = frozenset()  # setting names holding secrets
+    # this vendor's settings object (secret=True on secrets)
+    settings_schema: ClassVar[th.ObjectType]
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        """Keep the vendor's settings object; raise ConfigError naming a missing setting."""
+        self.settings = dict(settings)
+
+    def secrets(self) -> list[str]:
+        """Secret values (and values derived from them) to redact from every output."""
+        return [str(self.settings[k]) for k in self.secret_settings if self.settings.get(k)]
+
+    def check_route(self, route: Route) -> None:
+        """Raise ConfigError when a route of this destination cannot work."""
+        if route.type not in self.route_types:
+            raise ConfigError(
+                f"mappings: route for stream '{route.stream}' has type '{route.type}'; "
+                f"{self.name} supports {sorted(self.route_types)}"
+            )
+
+    def prepare(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> Any:
+        """Convert one record into the vendor's item; `values` has `fields` applied."""
+        raise NotImplementedError
+
+    def batch_key(self, route: Route, item: Any) -> Hashable:
+        """Items with equal keys can share one request (default: all of a route's items)."""
+        return route.type
+
+    def batch_size(self, route: Route, key: Hashable) -> int:
+        """The most items one request may carry."""
+        raise NotImplementedError
+
+    def build(self, route: Route, items: list[Any]) -> Call:
+        """One request carrying `items` (all with the same batch key)."""
+        raise NotImplementedError
+
+    def sign(self, call: Call) -> dict[str, str]:
+        """Headers to add for one attempt (default: none)."""
+        return {}
+
+    def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
+        """Turn an HTTP answer (body parsed as JSON when it is JSON) into an `Answer`."""
+        raise NotImplementedError
+
+    def deliver(self, route: Route, items: list[Any], send: Send) -> Rejections:
+        """Deliver one batch; raise `Refused` when the batch as a whole was refused."""
+        answer = send(self.build(route, items))
+        if answer.outcome is Outcome.REJECTED:
+            raise Refused(answer)
+        return []

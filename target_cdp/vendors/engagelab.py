@@ -1,0 +1,280 @@
+"""EngageLab MA: users (contacts and `set` properties) and events, keyed by `euid`.
+
+Every batch first resolves its identities to euids with `POST /v1/user/register` (at most
+100 values a call). A `user` then costs one `/v1/user/contact` call (contact fields, as
+strings) and one `/v1/user/property` call (the rest, type `set`); a batch of events is one
+`/v1/event/report` call. Empty values are dropped, never sent (the vendor refuses them).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from singer_sdk import typing as th
+
+from target_cdp import convert
+from target_cdp.routes import Route
+from target_cdp.vendors.base import (
+    Answer,
+    Call,
+    ConfigError,
+    Destination,
+    Outcome,
+    RecordError,
+    Refused,
+    Rejections,
+    Send,
+)
+
+DEFAULT_BASE_URL = "https://ma-api.engagelab.com"
+IDENTITY_NAMES = ("user_id", "anonymous_id", "registration_id")
+MAX_IDENTITIES = 100  # values per /v1/user/register call
+MAX_IDENTITY_LENGTH = 256
+DEFAULT_BATCH_SIZE = 100  # UNKNOWN upstream: the largest event report
+CONTACT_KEYS = ("mobile_phone", "email", "whatsapp", "line", "registration_id", "telegram", "zalo")
+CREDENTIALS_SETTING = "engagelab.api_key, engagelab.api_secret"
+CREDENTIAL_CODES = frozenset({40050, 50031, 50034, 50074})
+REJECTED_CODES = frozenset({40007, 55004, 55101, 55102, 55103, 55105, 55106, 55107, 55108})
+
+
+@dataclass
+class LabUser:
+    """One user: its identity value, contact strings and properties to `set`."""
+
+    identity: str
+    contacts: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LabEvent:
+    """One event: its user's identity value and the report entry (without `euid`)."""
+
+    identity: str
+    entry: dict[str, Any]
+
+
+class EngageLab(Destination):
+    """EngageLab Marketing Automation REST API."""
+
+    name = "engagelab"
+    route_types = frozenset({"user", "event"})
+    secret_settings = frozenset({"api_key", "api_secret"})
+    settings_schema = th.ObjectType(
+        th.Property("base_url", th.StringType, default=DEFAULT_BASE_URL),
+        th.Property("api_key", th.StringType, secret=True, description="API data source key"),
+        th.Property("api_secret", th.StringType, secret=True),
+        th.Property(
+            "identity_name",
+            th.StringType(allowed_values=list(IDENTITY_NAMES)),
+            default="user_id",
+            description="The identity records carry (routes read it from identity_property)",
+        ),
+        th.Property(
+            "batch_size",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_BATCH_SIZE,
+            description="Most events in one report (users: also at most 100 a batch)",
+        ),
+        th.Property(
+            "contact_keys",
+            th.ArrayType(th.StringType),
+            default=list(CONTACT_KEYS),
+            description="Record fields sent to /v1/user/contact; the rest are properties",
+        ),
+        th.Property("max_concurrency", th.IntegerType(minimum=1)),
+        th.Property("requests_per_second", th.NumberType),
+    )
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        super().__init__(settings)
+        for key in ("api_key", "api_secret"):
+            if not self.settings.get(key):
+                raise ConfigError(f"engagelab.{key} is required")
+        self.base_url = str(self.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        self.identity_name = str(self.settings.get("identity_name") or "user_id")
+        if self.identity_name not in IDENTITY_NAMES:
+            raise ConfigError(f"engagelab.identity_name must be one of {', '.join(IDENTITY_NAMES)}")
+        self.size = int(self.settings.get("batch_size") or DEFAULT_BATCH_SIZE)
+        if self.size < 1:
+            raise ConfigError("engagelab.batch_size must be at least 1")
+        self.contact_keys = tuple(self.settings.get("contact_keys") or CONTACT_KEYS)
+        pair = f"{self.settings['api_key']}:{self.settings['api_secret']}"
+        self.token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+    def secrets(self) -> list[str]:
+        """The key, the secret and the basic-auth token made of them."""
+        return [*super().secrets(), self.token]
+
+    def check_route(self, route: Route) -> None:
+        super().check_route(route)
+        if route.type == "event" and not (route.event_name or route.event_name_property):
+            raise ConfigError(
+                f"mappings: route '{route.label}' needs event_name or event_name_property"
+            )
+
+    # records -> items ----------------------------------------------------------------
+    def prepare(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> Any:
+        id_field = route.identity_property or self.identity_name
+        identity = _identity(convert.pick(values, record, id_field), id_field)
+        if route.type == "event":
+            return LabEvent(identity, self._event(route, values, record, id_field))
+        props = convert.payload(values, drop=(id_field,))
+        contacts = {
+            key: convert.text(props.pop(key), key) for key in self.contact_keys if key in props
+        }
+        return LabUser(identity, {k: v for k, v in contacts.items() if v}, props)
+
+    def _event(
+        self, route: Route, values: dict[str, Any], record: dict[str, Any], id_field: str
+    ) -> dict[str, Any]:
+        name_field = route.event_name_property or "event_name"
+        name = route.event_name or convert.pick(values, record, name_field)
+        if convert.is_empty(name) or not isinstance(name, str | int):
+            raise RecordError("missing_event_name", f"{name_field}: no event name")
+        time_field = route.time_property or "itime"
+        when = convert.pick(values, record, time_field)
+        if convert.is_empty(when):
+            raise RecordError("missing_time", f"{time_field}: required (itime)")
+        event_field = route.event_id_property or "random_id"
+        random_id = convert.pick(values, record, event_field)
+        if random_id is None and not route.event_id_property:
+            event_field = "id"
+            random_id = convert.pick(values, record, event_field)
+        drop = (id_field, time_field, event_field) + (() if route.event_name else (name_field,))
+        entry: dict[str, Any] = {
+            "event_name": str(name).strip(),
+            "itime": convert.epoch_ms(when, time_field),
+        }
+        if not convert.is_empty(random_id):
+            entry["random_id"] = convert.text(random_id, event_field)
+        entry["properties"] = convert.payload(values, drop=drop)
+        return entry
+
+    # items -> calls ------------------------------------------------------------------
+    def batch_key(self, route: Route, item: Any) -> Hashable:
+        return route.type
+
+    def batch_size(self, route: Route, key: Hashable) -> int:
+        return min(self.size, MAX_IDENTITIES) if route.type == "user" else self.size
+
+    def call(self, path: str, body: Any, label: str, dry_run_reply: Any = None) -> Call:
+        """A POST to `path` with basic auth."""
+        return Call(
+            method="POST",
+            url=f"{self.base_url}{path}",
+            body=convert.dumps(body),
+            headers={
+                "Authorization": f"Basic {self.token}",
+                "Content-Type": "application/json; charset=utf-8",
+            },
+            label=label,
+            sensitive_headers=frozenset({"Authorization"}),
+            dry_run_reply=dry_run_reply,
+        )
+
+    def build(self, route: Route, items: list[Any]) -> Call:
+        """The first request of a batch: the euid lookup of its (first 100) identities."""
+        return self._register(_unique(i.identity for i in items)[:MAX_IDENTITIES])
+
+    def _register(self, values: list[str]) -> Call:
+        body = {"identity_name": self.identity_name, "identity_values": values}
+        fake = {  # in dry run, made-up euids let the later calls be written out too
+            "code": 0,
+            "message": "dry run",
+            "data": [{"identity_value": v, "euid": n} for n, v in enumerate(values, 1)],
+        }
+        return self.call("/v1/user/register", body, "register", dry_run_reply=fake)
+
+    def deliver(self, route: Route, items: list[Any], send: Send) -> Rejections:
+        """Resolve euids, then send contacts and properties per user, or one event report."""
+        euids = self._euids(items, send)
+        rejections: Rejections = []
+        reportable: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            euid = euids.get(item.identity)
+            if euid is None:
+                message = f"register returned no euid for this {self.identity_name}"
+                rejections.append((index, Answer(Outcome.REJECTED, "no_euid", message)))
+            elif isinstance(item, LabEvent):
+                reportable.append({"euid": euid, **item.entry})
+            else:
+                answer = self._send_user(item, euid, send)
+                if answer is not None:
+                    rejections.append((index, answer))
+        if reportable:
+            answer = send(self.call("/v1/event/report", {"data": reportable}, "event_report"))
+            if answer.outcome is Outcome.REJECTED:
+                raise Refused(answer)
+        return rejections
+
+    def _euids(self, items: list[Any], send: Send) -> dict[str, int]:
+        """identity value -> euid; Refused when a lookup is refused for its data."""
+        identities = _unique(item.identity for item in items)
+        euids: dict[str, int] = {}
+        for start in range(0, len(identities), MAX_IDENTITIES):
+            answer = send(self._register(identities[start : start + MAX_IDENTITIES]))
+            if answer.outcome is Outcome.REJECTED:
+                raise Refused(answer)
+            data = answer.data.get("data") if isinstance(answer.data, dict) else answer.data
+            for entry in data if isinstance(data, list) else []:
+                if isinstance(entry, dict) and entry.get("euid") not in (None, ""):
+                    euids[str(entry.get("identity_value"))] = entry["euid"]
+        return euids
+
+    def _send_user(self, user: LabUser, euid: int, send: Send) -> Answer | None:
+        """Contacts then properties; the refusing answer, or None when all went through."""
+        calls = []
+        if user.contacts:
+            body = {"euid": euid, "contacts": user.contacts}
+            calls.append(self.call("/v1/user/contact", body, "contact"))
+        if user.properties:
+            body = {"euid": euid, "type": "set", "properties": user.properties}
+            calls.append(self.call("/v1/user/property", body, "property"))
+        for call in calls:
+            answer = send(call)
+            if answer.outcome is Outcome.REJECTED:
+                return answer
+        return None
+
+    def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
+        """`code` decides (0 is success or partial success); 429/5xx are always transient."""
+        answer = convert.transient(status, headers)
+        if answer is not None:
+            return answer
+        code = body.get("code") if isinstance(body, dict) else None
+        if code is None or isinstance(code, bool):
+            return convert.http_fallback(
+                status, self.name, CREDENTIALS_SETTING, "engagelab.base_url"
+            )
+        message = str(body.get("message") or "")
+        if code == 0 and status < 300:
+            return Answer(Outcome.OK, "0", message, data=body)
+        if code == -1:
+            return Answer(Outcome.RETRY, str(code), message)
+        if code in CREDENTIAL_CODES:
+            return Answer(Outcome.CREDENTIALS, str(code), message, setting=CREDENTIALS_SETTING)
+        if code in REJECTED_CODES:
+            return Answer(Outcome.REJECTED, str(code), message)
+        if code == 0:
+            return convert.http_fallback(
+                status, self.name, CREDENTIALS_SETTING, "engagelab.base_url"
+            )
+        return Answer(Outcome.REJECTED, str(code), message or "unknown code")
+
+
+def _identity(value: Any, field: str) -> str:
+    """The identity value (the first non-empty one of a list): non-empty, ≤256 characters."""
+    if isinstance(value, list | tuple):
+        value = next((v for v in value if not convert.is_empty(v)), None)
+    if convert.is_empty(value):
+        raise RecordError("missing_identity", f"{field}: empty; engagelab needs it for the euid")
+    return convert.check_length(field, convert.text(value, field), MAX_IDENTITY_LENGTH, "engagelab")
+
+
+def _unique(values: Any) -> list[str]:
+    """Values in first-seen order, without repeats."""
+    return list(dict.fromkeys(values))
