@@ -22,6 +22,7 @@ class TapPrimeData(Tap):
     """Reads the configured PrimeData profiles and their events."""
 
     name = "tap-primedata"
+    package_name = "cdp-connectors"
     message_writer_class = BufferedMsgSpecWriter
 
     config_jsonschema = th.PropertiesList(

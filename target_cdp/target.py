@@ -129,7 +129,9 @@ class TargetCDP(Target):
             )
             self._routes[route.stream].append(self.pipeline.add_route(runtime))
         self.progress = Progress(
-            float(setting(cfg, "progress_seconds")), lambda: self.pipeline.routes, self.logger
+            float(setting(cfg, "progress_seconds")),
+            lambda: [runtime.stats for runtime in self.pipeline.routes],
+            self.logger,
         )
         self.progress.start()
 

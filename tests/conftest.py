@@ -35,8 +35,11 @@ class Sandbox:
 
     def secrets(self) -> list[str]:
         """Every credential value, to grep outputs for."""
-        return [str(v) for k, v in asdict(self.credentials).items()
-                if any(s in k for s in ("key", "secret")) and "app_key" not in k]
+        return [
+            str(v)
+            for k, v in asdict(self.credentials).items()
+            if any(s in k for s in ("key", "secret")) and "app_key" not in k
+        ]
 
 
 @pytest.fixture

@@ -39,3 +39,14 @@ def test_progress_line(caplog):
     caplog.set_level(logging.INFO)
     Progress(10, lambda: [stats], logging.getLogger("t")).log()
     assert "people -> fake:item: received 10, delivered 7, rejected 1" in caplog.text
+
+
+def test_progress_reads_the_routes_of_a_running_target(sandbox, tmp_path, caplog):
+    from core_fake import FakeTarget, config
+
+    target = FakeTarget(config=config(sandbox, tmp_path), parse_env_config=False)
+    target.routes_for("people")[0].stats.add(received=4, delivered=3)
+    caplog.set_level(logging.INFO)
+    target.progress.log()
+    target.progress.stop()
+    assert "people -> fake:item: received 4, delivered 3, rejected 0" in caplog.text
