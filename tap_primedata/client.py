@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 import backoff
 import requests
 from singer_sdk import metrics
+from singer_sdk import singerlib as singer
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.streams import RESTStream
 
 from tap_primedata import timestamps as ts
@@ -55,6 +58,7 @@ class PrimeDataStream(RESTStream):
         # one timer line per request is 100k+ lines on a big run: opt-in
         self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
         self._request_counter: RunRequestCounter | None = None
+        self._prune: bool | None = None
 
     def get_http_request_counter(self) -> metrics.Counter:
         if self._request_counter is None:
@@ -87,6 +91,29 @@ class PrimeDataStream(RESTStream):
     @cached_property
     def naive_tz(self) -> Any:
         return ts.make_timezone(self.config.get("naive_timezone") or "UTC")
+
+    # records ---------------------------------------------------------------------------
+    def _generate_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+        """The SDK's RECORD path minus the per-record work our records never need.
+
+        The streams build each record with exactly the schema's keys and JSON types, so
+        the SDK's type conformance (a recursive walk per record) is skipped, and so is
+        pruning deselected properties while the catalog deselects none. Stream maps apply.
+        """
+        if self._prune is None:
+            self._prune = not all(self.mask.values())
+        if self._prune:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        extracted = utc_now()
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=extracted,
+                )
 
     # errors and retries ----------------------------------------------------------------
     @staticmethod

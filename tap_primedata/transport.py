@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk import metrics
@@ -22,6 +23,7 @@ RETRIABLE = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)  # decimals keep their digits
 MAX_WAIT = 900.0  # never sleep longer than this, whatever Retry-After says
 
 
@@ -45,7 +47,10 @@ def payload(response: requests.Response) -> Any:
     """The response body as JSON, parsed once and cached on the response."""
     cached = getattr(response, "_primedata_json", None)
     if cached is None:
-        cached = response.json(parse_float=decimal.Decimal)
+        try:
+            cached = _DECODER.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"response is not JSON: {exc}") from None
         response._primedata_json = cached  # type: ignore[attr-defined]
     return cached
 
