@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Generator, Iterable, Iterator
+from datetime import datetime, timezone
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,9 @@ from typing import TYPE_CHECKING, Any
 import backoff
 import requests
 from singer_sdk import metrics
-from singer_sdk import singerlib as singer
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.streams import RESTStream
 
 from tap_primedata import timestamps as ts
@@ -93,27 +92,30 @@ class PrimeDataStream(RESTStream):
         return ts.make_timezone(self.config.get("naive_timezone") or "UTC")
 
     # records ---------------------------------------------------------------------------
-    def _generate_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+    def _write_record_message(self, record: dict) -> None:
         """The SDK's RECORD path minus the per-record work our records never need.
 
         The streams build each record with exactly the schema's keys and JSON types, so
         the SDK's type conformance (a recursive walk per record) is skipped, and so is
-        pruning deselected properties while the catalog deselects none. Stream maps apply.
+        pruning deselected properties while the catalog deselects none. Stream maps apply,
+        and the line is encoded straight into the writer's buffer.
         """
         if self._prune is None:
             self._prune = not all(self.mask.values())
         if self._prune:
             pop_deselected_record_properties(record, self.schema, self.mask)
-        extracted = utc_now()
+        extracted = datetime.now(timezone.utc)
+        write = self._tap.message_writer.write_record  # type: ignore[attr-defined]
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
-                yield singer.RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=extracted,
-                )
+                write(stream_map.stream_alias, mapped, extracted, self._stream_version)
+        self.state_manager.is_flushed = False
+
+    def _process_record(self, record: dict, *args: Any, **kwargs: Any) -> None:
+        """Per record the SDK only feeds child streams, which these streams do not have."""
+        if self.child_streams:
+            super()._process_record(record, *args, **kwargs)
 
     # errors and retries ----------------------------------------------------------------
     @staticmethod

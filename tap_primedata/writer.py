@@ -11,8 +11,10 @@ and the next run reads them again.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
+from typing import Any
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
 from singer_sdk.singerlib import SingerMessageType
 from singer_sdk.singerlib.encoding.simple import Message
 
@@ -29,6 +31,19 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def write_message(self, message: Message) -> None:
         self._pending += self.format_message(message)
         if message.type != SingerMessageType.RECORD or len(self._pending) >= FLUSH_BYTES:
+            self.flush()
+
+    def write_record(
+        self, stream: str, record: dict, time_extracted: datetime, version: Any = None
+    ) -> None:
+        """A RECORD line as `RecordMessage.to_dict()` would give, encoded in place."""
+        message: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            message["version"] = version
+        message["time_extracted"] = time_extracted
+        encoder.encode_into(message, self._pending, -1)
+        self._pending += b"\n"
+        if len(self._pending) >= FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:

@@ -87,3 +87,33 @@ def test_any_spelling_normalizes_to_the_same_instant(moment, offset, style, frac
 def test_keys_order_like_time(a, b):
     key_a, key_b = ts.to_key(a), ts.to_key(b)
     assert (key_a < key_b) == (a < b) and (key_a == key_b) == (a == b)
+
+
+def _general(text: str) -> tuple[str, int] | None:
+    try:
+        dt = ts.parse(text)
+    except ValueError:
+        return None
+    return ts.format_utc(dt), ts.to_key(dt)
+
+
+@given(
+    st.integers(1, 9999),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 24),
+    st.integers(0, 60),
+    st.integers(0, 60),
+    st.sampled_from(["-", ":"]),
+    st.sampled_from(["T", "t", " "]),
+    st.sampled_from(["Z", "z", ""]),
+)
+def test_fast_path_agrees_with_the_general_parser(y, mo, d, h, mi, s, sep, t, z):
+    text = f"{y:04d}{sep}{mo:02d}{sep}{d:02d}{t}{h:02d}:{mi:02d}:{s:02d}{z}"
+    fast = ts._fast(text, UTC)
+    assert fast is None or fast == _general(text)
+    if _general(text) is None:
+        with pytest.raises(ValueError):
+            ts.normalize_with_key(text)
+    else:
+        assert ts.normalize_with_key(text) == _general(text)
