@@ -103,53 +103,36 @@ def normalize(value: object, naive_tz: tzinfo = UTC) -> str:
     return normalize_with_key(value, naive_tz)[0]
 
 
-_DAY_KEYS: dict[str, int] = {}  # "YYYY-MM-DD" as sent -> key of its midnight (bounded)
-_DAY_KEYS_MAX = 50_000
-
-
-def _day_key(day: str) -> int | None:
-    key = _DAY_KEYS.get(day)
-    if key is None:
-        digits = day[0:4] + day[5:7] + day[8:10]
-        if not (digits.isascii() and digits.isdigit()):
-            return None
-        try:
-            key = to_key(datetime(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]), tzinfo=UTC))
-        except ValueError:
-            return None
-        if len(_DAY_KEYS) < _DAY_KEYS_MAX:
-            _DAY_KEYS[day] = key
-    return key
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_from_iso = datetime.fromisoformat
 
 
 def _fast(value: str, naive_tz: tzinfo) -> tuple[str, int] | None:
     """The common spellings (`YYYY-MM-DDTHH:MM:SS` or with `:` in the date, `Z` or naive
-    read as UTC) without the general parser; None for anything else."""
+    read as UTC) through the C ISO parser; None for anything else."""
     n = len(value)
-    if not (n == 20 and value[19] in "Zz") and not (n == 19 and naive_tz is UTC):
+    if n == 20:
+        if value[19] not in "Zz":
+            return None
+    elif n != 19 or naive_tz is not UTC:
         return None
-    sep = value[4]
-    if (
-        sep not in "-:"
-        or value[7] != sep
-        or value[10] not in "Tt "
-        or value[13] != ":"
-        or value[16] != ":"
-    ):
+    canonical = value[4] == "-" and value[7] == "-" and value[10] == "T"
+    if canonical:
+        iso = value[:19]
+    elif value[4] in "-:" and value[7] == value[4] and value[10] in "Tt ":
+        iso = f"{value[0:4]}-{value[5:7]}-{value[8:10]}T{value[11:19]}"
+    else:
         return None
-    clock = value[11:13] + value[14:16] + value[17:19]
-    if not (clock.isascii() and clock.isdigit()):
+    if value[13] != ":" or value[16] != ":" or value[11:13] == "24" or not iso.isascii():
+        return None  # (newer Pythons read hour 24 as the next midnight; the general parser not)
+    try:
+        dt = _from_iso(iso)
+    except ValueError:
         return None
-    h, mi, sec = int(clock[0:2]), int(clock[2:4]), int(clock[4:6])
-    if h > 23 or mi > 59 or sec > 59:
-        return None
-    day = _day_key(value[0:10])
-    if day is None:
-        return None
-    key = day + (h * 3600 + mi * 60 + sec) * 1_000_000
-    if n == 20 and sep == "-" and value[10] == "T" and value[19] == "Z":
+    key = (dt - _EPOCH_NAIVE) // _ONE_US
+    if canonical and n == 20 and value[19] == "Z":
         return value, key  # already RFC 3339 UTC
-    return f"{value[0:4]}-{value[5:7]}-{value[8:10]}T{value[11:19]}Z", key
+    return iso + "Z", key
 
 
 def normalize_with_key(value: object, naive_tz: tzinfo = UTC) -> tuple[str, int]:
