@@ -27,6 +27,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()
+        self._scratch = bytearray(512)  # one message, encoded before it joins _pending
 
     def write_message(self, message: Message) -> None:
         self._pending += self.format_message(message)
@@ -36,12 +37,13 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def write_record(
         self, stream: str, record: dict, time_extracted: datetime, version: Any = None
     ) -> None:
-        """A RECORD line as `RecordMessage.to_dict()` would give, encoded in place."""
+        """A RECORD line as `RecordMessage.to_dict()` would give, without the message object."""
         message: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}
         if version is not None:
             message["version"] = version
         message["time_extracted"] = time_extracted
-        encoder.encode_into(message, self._pending, -1)
+        encoder.encode_into(message, self._scratch)
+        self._pending += self._scratch
         self._pending += b"\n"
         if len(self._pending) >= FLUSH_BYTES:
             self.flush()
