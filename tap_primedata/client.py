@@ -18,6 +18,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import backoff
+import msgspec
 import requests
 from singer_sdk import metrics
 from singer_sdk.authenticators import APIKeyAuthenticator
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from backoff.types import Details
 
 logger = logging.getLogger("tap-primedata")
+_JSON = msgspec.json.Encoder(decimal_format="number")
 
 
 class PrimeDataStream(RESTStream):
@@ -78,6 +80,31 @@ class PrimeDataStream(RESTStream):
     @property
     def requests_session(self) -> requests.Session:
         return self._tap.session  # type: ignore[attr-defined]
+
+    def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
+        """The SDK's authenticated request, prepared without the session's per-call merging.
+
+        The session has no cookies, hooks or environment settings to merge (see
+        `build_session`), and the JSON body is encoded once with msgspec.
+        """
+        body = kwargs.pop("json", None)
+        if args or set(kwargs) - {"method", "url", "params", "headers", "data"}:
+            return super().build_prepared_request(*args, json=body, **kwargs)
+        headers = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
+        data = kwargs.get("data")
+        if body is not None:
+            data = _JSON.encode(body)
+            headers["Content-Type"] = "application/json"
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=kwargs.get("method"),
+            url=kwargs.get("url"),
+            headers=headers,
+            data=data,
+            params=kwargs.get("params"),
+            auth=self.authenticator,
+        )
+        return prepared
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
