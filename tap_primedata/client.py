@@ -24,6 +24,7 @@ from singer_sdk import metrics
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.streams import RESTStream
 
 from tap_primedata import timestamps as ts
@@ -49,6 +50,11 @@ logger = logging.getLogger("tap-primedata")
 _JSON = msgspec.json.Encoder(decimal_format="number")
 
 
+def _is_identity(stream_map: StreamMap) -> bool:
+    """The default map when no stream map is configured: records pass unchanged."""
+    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
+
+
 class PrimeDataStream(RESTStream):
     """Base stream: POST searches against `api_url`, one lookup at a time, many in parallel."""
 
@@ -60,6 +66,7 @@ class PrimeDataStream(RESTStream):
         self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
         self._request_counter: RunRequestCounter | None = None
         self._prune: bool | None = None
+        self._emitters: list[tuple[str, Callable[[dict], dict | None] | None]] | None = None
 
     def get_http_request_counter(self) -> metrics.Counter:
         if self._request_counter is None:
@@ -131,12 +138,16 @@ class PrimeDataStream(RESTStream):
             self._prune = not all(self.mask.values())
         if self._prune:
             pop_deselected_record_properties(record, self.schema, self.mask)
+        if self._emitters is None:
+            self._emitters = [
+                (m.stream_alias, None if _is_identity(m) else m.transform) for m in self.stream_maps
+            ]
         extracted = datetime.now(timezone.utc)
         write = self._tap.message_writer.write_record  # type: ignore[attr-defined]
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
+        for alias, transform in self._emitters:
+            mapped = record if transform is None else transform(record)
             if mapped is not None:
-                write(stream_map.stream_alias, mapped, extracted, self._stream_version)
+                write(alias, mapped, extracted, self._stream_version)
         self.state_manager.is_flushed = False
 
     def _process_record(self, record: dict, *args: Any, **kwargs: Any) -> None:
