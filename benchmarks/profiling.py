@@ -37,7 +37,7 @@ def _report(profiles: list[cProfile.Profile], path: Path) -> None:
     buf = io.StringIO()
     stats.stream = buf  # type: ignore[attr-defined]
     stats.strip_dirs()
-    buf.write(f"# {len(profiles)} threads profiled; per-thread CPU time (time.thread_time), waits excluded\n")
+    buf.write(f"# {len(profiles)} threads profiled; CPU time per thread (waits excluded)\n")
     stats.sort_stats("tottime").print_stats(TOP)
     stats.sort_stats("cumulative").print_stats(TOP)
     path.write_text(buf.getvalue())

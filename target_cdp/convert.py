@@ -17,6 +17,8 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import msgspec
+
 from target_cdp.routes import dotted_get
 from target_cdp.vendors.base import Answer, Outcome, RecordError
 
@@ -27,6 +29,7 @@ _ISO_DATETIME_RE = re.compile(
 _COLON_DATE_RE = re.compile(r"^(\d{4}):(\d{2}):(\d{2})(?=[T ]|$)")
 _FRACTION_RE = re.compile(r"(\.\d{6})\d+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ENCODER = msgspec.json.Encoder()
 _MS_THRESHOLD = 10**11  # epoch numbers at or above this are milliseconds (after 1973-03-03)
 
 
@@ -40,6 +43,11 @@ def is_empty(value: Any) -> bool:
     """None, a blank string, or an empty list or object."""
     if value is None:
         return True
+    kind = type(value)
+    if kind is str:
+        return not value or value.isspace()
+    if kind is int or kind is bool or kind is float:
+        return False
     if isinstance(value, str):
         return not value.strip()
     return isinstance(value, list | tuple | dict) and not value
@@ -60,10 +68,7 @@ def parse_datetime(value: Any, field: str) -> datetime:
             micros = number * (1000 if abs(number) >= _MS_THRESHOLD else 1_000_000)
             parsed = _EPOCH + timedelta(microseconds=int(micros))
         elif isinstance(value, str) and value.strip():
-            text = _COLON_DATE_RE.sub(r"\1-\2-\3", value.strip())
-            if text[-1] in "zZ":
-                text = text[:-1] + "+00:00"
-            parsed = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", text))
+            parsed = _iso_datetime(value) or _iso_datetime_loose(value)
         else:
             raise ValueError(value)
         if parsed.tzinfo is None:
@@ -73,6 +78,24 @@ def parse_datetime(value: Any, field: str) -> datetime:
         raise RecordError(
             "invalid_datetime", f"{field}: {shown(value)} is not a date-time"
         ) from exc
+
+
+def _iso_datetime(value: str) -> datetime | None:
+    """The C parser on the usual RFC 3339 spellings; None when it does not take them."""
+    if len(value) < 19 or value[4] != "-" or value[10] not in "T ":
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _iso_datetime_loose(value: str) -> datetime:
+    """`YYYY:MM:DD` dates, `z`, more than six fraction digits, surrounding blanks."""
+    text = _COLON_DATE_RE.sub(r"\1-\2-\3", value.strip())
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(_FRACTION_RE.sub(r"\1", text))
 
 
 def datetime_text(value: Any, field: str) -> str:
@@ -112,6 +135,26 @@ def date_text(value: Any, field: str) -> str:
 def plain(value: Any) -> Any:
     """A JSON-native copy: Decimals to numbers, datetimes (and ISO date-time strings) to
     `YYYY-MM-DD HH:MM:SS` UTC, dates to `yyyy-MM-dd`, tuples to lists."""
+    kind = type(value)
+    if kind is str:
+        if len(value) < 16 or value[4] not in "-:" or value[10] not in "T ":
+            return value  # cannot be a date-time: skip the regular expression
+        if _ISO_DATETIME_RE.fullmatch(value):
+            try:
+                return datetime_text(value, "value")
+            except RecordError:
+                return value
+        return value
+    if value is None or kind is int or kind is bool:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
+    return _plain_other(value)
+
+
+def _plain_other(value: Any) -> Any:
     if isinstance(value, str):
         if _ISO_DATETIME_RE.fullmatch(value):
             try:
@@ -164,7 +207,15 @@ def text(value: Any, field: str) -> str:
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON (not \\u-escaped): the bytes a request body is sent (and signed) as."""
-    return json.dumps(plain(value), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return encode(plain(value))
+
+
+def encode(value: Any) -> bytes:
+    """`dumps` for a value that is already `plain` (one pass less over a large body)."""
+    try:
+        return _ENCODER.encode(value)
+    except (msgspec.EncodeError, OverflowError, TypeError):  # e.g. an integer over 64 bits
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def json_text(value: Any, field: str) -> str:

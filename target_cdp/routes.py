@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 _MISSING = object()
@@ -22,6 +23,34 @@ def dotted_get(record: Mapping[str, Any], path: str, default: Any = None) -> Any
         else:
             return default
     return value
+
+
+def _step(value: Any, part: str) -> Any:
+    """One path step into an object or a list; `_MISSING` when there is nothing."""
+    if isinstance(value, Mapping):
+        return value.get(part, _MISSING)
+    if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        return value[int(part)]
+    return _MISSING
+
+
+def path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    """`dotted_get(record, path, _MISSING)` with the path split once (`project` runs it a lot)."""
+    if "." not in path:
+        return lambda record: record.get(path, _MISSING)
+    parts = tuple(path.split("."))
+
+    def get(record: Mapping[str, Any]) -> Any:
+        if path in record:
+            return record[path]
+        value: Any = record
+        for part in parts:
+            value = value.get(part, _MISSING) if type(value) is dict else _step(value, part)
+            if value is _MISSING:
+                return _MISSING
+        return value
+
+    return get
 
 
 @dataclass(frozen=True)
@@ -53,13 +82,19 @@ class Route:
             options={k: v for k, v in entry.items() if k not in known},
         )
 
+    @cached_property
+    def _getters(self) -> tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...]:
+        return tuple(
+            (target, path_getter(source)) for target, source in (self.fields or {}).items()
+        )
+
     def project(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Destination fields from `fields` (dotted paths allowed), or the record as it is."""
         if not self.fields:
             return dict(record)
         values = {}
-        for target, source in self.fields.items():
-            value = dotted_get(record, source, _MISSING)
+        for target, get in self._getters:
+            value = get(record)
             if value is not _MISSING:
                 values[target] = value
         return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -105,6 +106,22 @@ class Sender:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # requests re-reads proxy and CA settings from the environment on every call
+        # otherwise; here they are read once per host (`_environment`)
+        self.session.trust_env = False
+        self._environments: dict[str, dict[str, Any]] = {}
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """Proxies (and a CA bundle) from the environment for `url`'s host, read once."""
+        origin = "/".join(url.split("/", 3)[:3])
+        env = self._environments.get(origin)
+        if env is None:
+            env = {"proxies": requests.utils.get_environ_proxies(url)}
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle and url.startswith("https:"):
+                env["verify"] = bundle
+            self._environments[origin] = env
+        return env
 
     def close(self) -> None:
         self.session.close()
@@ -148,7 +165,12 @@ class Sender:
         headers.update(self.dest.sign(call))
         try:
             response = self.session.request(
-                call.method, call.url, data=call.body, headers=headers, timeout=self.timeout
+                call.method,
+                call.url,
+                data=call.body,
+                headers=headers,
+                timeout=self.timeout,
+                **self._environment(call.url),
             )
         except requests.Timeout as exc:
             return Answer(Outcome.RETRY, "timeout", self.redactor(f"request timed out: {exc}"))

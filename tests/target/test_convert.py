@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from target_cdp import convert
-from target_cdp.routes import Route
+from target_cdp.routes import _MISSING, Route, dotted_get, path_getter
 from target_cdp.vendors.base import RecordError
 from target_cdp.vendors.engagelab import EngageLab
 from target_cdp.vendors.nxcloud import TEXT_LIMITS, NXCloud
@@ -190,3 +190,25 @@ class TestLimits:
         else:
             with pytest.raises(RecordError, match=f"^user_id: {len(value)} characters"):
                 dest.prepare(route, record, record)
+
+
+_keys = st.sampled_from(["a", "b", "a.b", "0", "1"])
+_json = st.recursive(
+    st.none() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(_keys, _json, max_size=4), st.lists(_keys, min_size=1, max_size=3))
+def test_compiled_paths_read_like_dotted_get(record, parts):
+    path = ".".join(parts)
+    missing = object()
+    got = path_getter(path)(record)
+    want = dotted_get(record, path, missing)
+    assert (got is _MISSING and want is missing) or got == want
+
+
+@given(_json)
+def test_plain_and_dumps_round_trip_json_values(value):
+    assert json.loads(convert.dumps(value)) == convert.plain(value)
