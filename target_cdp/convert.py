@@ -57,7 +57,9 @@ def is_empty(value: Any) -> bool:
 def parse_datetime(value: Any, field: str) -> datetime:
     """An aware UTC datetime from a datetime, date, epoch number (s or ms) or ISO 8601 string."""
     try:
-        if isinstance(value, datetime):
+        if type(value) is str and value:
+            parsed = _iso_datetime(value) or _iso_datetime_loose(value)
+        elif isinstance(value, datetime):
             parsed = value
         elif isinstance(value, date):
             parsed = datetime.combine(value, time())
@@ -246,11 +248,20 @@ def pick(values: Mapping[str, Any], record: Mapping[str, Any], name: str) -> Any
 
 def payload(values: Mapping[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
     """Record values to send: no `_sdc_*` metadata, no names in `drop`, no empty values."""
-    return {
-        key: plain(value)
-        for key, value in values.items()
-        if not key.startswith("_sdc_") and key not in drop and not is_empty(value)
-    }
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in drop or key.startswith("_sdc_"):
+            continue
+        kind = type(value)
+        if kind is str:  # the common case, inline: blank is empty; most strings stay as is
+            if not value or value.isspace():
+                continue
+            out[key] = value if len(value) < 16 else plain(value)
+        elif kind is int or kind is bool:
+            out[key] = value
+        elif not is_empty(value):
+            out[key] = plain(value)
+    return out
 
 
 # HTTP ------------------------------------------------------------------------------

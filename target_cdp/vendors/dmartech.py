@@ -132,7 +132,8 @@ class Dmartech(Destination):
             raise RecordError("missing_event_name", f"{name_field}: no event name")
         id_field = route.event_id_property or "event_id"
         time_field = route.create_time_property or "create_time"
-        drop = (id_field, time_field) + (() if route.event_name else (name_field,))
+        drop = (id_field, time_field, "event_id", "create_time")  # the last two are set below
+        drop += () if route.event_name else (name_field,)
         props = convert.payload(values, drop=drop)
         props["event_id"] = _event_id(convert.pick(values, record, id_field), id_field)
         created = convert.pick(values, record, time_field)
@@ -170,7 +171,7 @@ class Dmartech(Destination):
         return Call(
             method="POST",
             url=self.url if single else self.batch_url,
-            body=convert.dumps(body),
+            body=convert.encode(body),  # its properties are already `convert.payload`s
             headers={"Content-Type": "application/json; charset=utf-8"},
             label=kind,
         )

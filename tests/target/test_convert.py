@@ -212,3 +212,13 @@ def test_compiled_paths_read_like_dotted_get(record, parts):
 @given(_json)
 def test_plain_and_dumps_round_trip_json_values(value):
     assert json.loads(convert.dumps(value)) == convert.plain(value)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "_sdc_x", "b", " ", "t"]), _json | st.just(" ")))
+def test_payload_drops_empty_and_metadata_and_plains_the_rest(values):
+    want = {
+        k: convert.plain(v)
+        for k, v in values.items()
+        if not k.startswith("_sdc_") and k != "b" and not convert.is_empty(v)
+    }
+    assert convert.payload(values, drop=("b",)) == want
