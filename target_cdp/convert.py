@@ -243,7 +243,9 @@ def pick(values: Mapping[str, Any], record: Mapping[str, Any], name: str) -> Any
     """`name` from the mapped values, else from the record (a dotted path allowed)."""
     if name in values:
         return values[name]
-    return dotted_get(record, name)
+    if name in record:
+        return record[name]
+    return dotted_get(record, name) if "." in name else None
 
 
 def payload(values: Mapping[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:

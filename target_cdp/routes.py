@@ -35,22 +35,24 @@ def _step(value: Any, part: str) -> Any:
 
 
 def path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
-    """`dotted_get(record, path, _MISSING)` with the path split once (`project` runs it a lot)."""
-    if "." not in path:
-        return lambda record: record.get(path, _MISSING)
-    parts = tuple(path.split("."))
+    """`dotted_get(record, path, _MISSING)` with the path split once."""
+    parts = _split(path)
+    return lambda record: _lookup(record, path, parts)
 
-    def get(record: Mapping[str, Any]) -> Any:
-        if path in record:
-            return record[path]
-        value: Any = record
-        for part in parts:
-            value = value.get(part, _MISSING) if type(value) is dict else _step(value, part)
-            if value is _MISSING:
-                return _MISSING
-        return value
 
-    return get
+def _split(path: str) -> tuple[str, ...] | None:
+    return tuple(path.split(".")) if "." in path else None
+
+
+def _lookup(record: Mapping[str, Any], path: str, parts: tuple[str, ...] | None) -> Any:
+    if parts is None or path in record:
+        return record.get(path, _MISSING)
+    value: Any = record
+    for part in parts:
+        value = value.get(part, _MISSING) if type(value) is dict else _step(value, part)
+        if value is _MISSING:
+            break
+    return value
 
 
 @dataclass(frozen=True)
@@ -83,18 +85,22 @@ class Route:
         )
 
     @cached_property
-    def _getters(self) -> tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...]:
-        return tuple(
-            (target, path_getter(source)) for target, source in (self.fields or {}).items()
-        )
+    def _paths(self) -> tuple[tuple[str, str, tuple[str, ...] | None], ...]:
+        """(destination field, source path, the path's parts when dotted), split once."""
+        fields = self.fields or {}
+        return tuple((target, source, _split(source)) for target, source in fields.items())
 
     def project(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Destination fields from `fields` (dotted paths allowed), or the record as it is."""
         if not self.fields:
             return dict(record)
         values = {}
-        for target, get in self._getters:
-            value = get(record)
+        for target, source, parts in self._paths:
+            if parts is None:  # a top-level property: inline, this runs for every field
+                if source in record:
+                    values[target] = record[source]
+                continue
+            value = _lookup(record, source, parts)
             if value is not _MISSING:
                 values[target] = value
         return values

@@ -59,6 +59,7 @@ class CDPSink(Sink):
         self.cdp = target
         self.routes: list[RouteRuntime] = target.routes_for(stream_name)
         self.invalid = 0
+        self._with_sdc = self.include_sdc_metadata_properties  # read once, not per record
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         if not self.validate_schema:
@@ -83,7 +84,7 @@ class CDPSink(Sink):
         else:
             key = tuple(record[k] for k in keys) if keys else None
         deleted = None
-        if self.include_sdc_metadata_properties:
+        if self._with_sdc:
             self._add_sdc_metadata_to_record(record, message, {})
         else:
             deleted = record.pop("_sdc_deleted_at", None)

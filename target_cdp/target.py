@@ -19,6 +19,7 @@ from singer_sdk.exceptions import (
     MissingKeyPropertiesError,
     RecordsWithoutSchemaException,
 )
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_cdp.deadletter import DeadLetters
@@ -57,6 +58,11 @@ class UnmappedStream(Exception):
 
 class Terminated(Exception):
     """SIGTERM/SIGINT: stop reading, deliver what was read, emit its state."""
+
+
+def _is_identity(stream_map: StreamMap) -> bool:
+    """The default map when no stream map is configured: records pass unchanged."""
+    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
 
 
 class TargetCDP(Target):
@@ -170,7 +176,7 @@ class TargetCDP(Target):
             raise RecordsWithoutSchemaException(msg)
         for stream_map in maps:
             raw = message_dict["record"] if len(maps) == 1 else dict(message_dict["record"])
-            record = stream_map.transform(raw)
+            record = raw if _is_identity(stream_map) else stream_map.transform(raw)
             if record is None:
                 continue
             alias = stream_map.stream_alias
