@@ -95,11 +95,17 @@ class Route:
         if not self.fields:
             return dict(record)
         values = {}
-        for target, source, parts in self._paths:
-            if parts is None:  # a top-level property: inline, this runs for every field
+        for target, source, parts in self._paths:  # inline: this runs for every field
+            if parts is None or source in record:
                 if source in record:
                     values[target] = record[source]
                 continue
+            if len(parts) == 2:  # `object.property`, the usual dotted path
+                head = record.get(parts[0])
+                if type(head) is dict:
+                    if parts[1] in head:
+                        values[target] = head[parts[1]]
+                    continue
             value = _lookup(record, source, parts)
             if value is not _MISSING:
                 values[target] = value

@@ -22,6 +22,7 @@ SDC_FIELDS = (
     "_sdc_table_version",
     "_sdc_sync_started_at",
 )
+_SDC_SET = frozenset(SDC_FIELDS)
 _WARN_INVALID = 10  # schema-invalid records logged one by one per stream, then only counted
 
 
@@ -88,8 +89,9 @@ class CDPSink(Sink):
             self._add_sdc_metadata_to_record(record, message, {})
         else:
             deleted = record.pop("_sdc_deleted_at", None)
-            for name in SDC_FIELDS:
-                record.pop(name, None)
+            if not _SDC_SET.isdisjoint(record):
+                for name in SDC_FIELDS:
+                    record.pop(name, None)
         if self._validator is not None:
             try:
                 self._validator.validate(record)

@@ -168,7 +168,8 @@ class TargetCDP(Target):
             )
 
     def _process_record_message(self, message_dict: dict) -> None:
-        self._assert_line_requires(message_dict, requires={"stream", "record"})
+        if "stream" not in message_dict or "record" not in message_dict:
+            self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream = message_dict["stream"]
         maps = self.mapper.stream_maps.get(stream)
         if maps is None:

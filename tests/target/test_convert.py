@@ -53,6 +53,8 @@ class TestDatetimes:
         utc = value.astimezone(UTC).replace(tzinfo=None).isoformat()
         assert convert.datetime_text(utc + "Z", "t") == _fmt(value)
         assert convert.datetime_text(utc, "t") == _fmt(value)  # naive means UTC
+        rfc = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the sliced fast path
+        assert convert.datetime_text(rfc, "t") == _fmt(value)
 
     @given(aware)
     def test_epoch_ms_matches_timestamp(self, value: datetime) -> None:
@@ -222,3 +224,14 @@ def test_payload_drops_empty_and_metadata_and_plains_the_rest(values):
         if not k.startswith("_sdc_") and k != "b" and not convert.is_empty(v)
     }
     assert convert.payload(values, drop=("b",)) == want
+
+
+@given(st.dictionaries(_keys, _json, max_size=4), st.lists(_keys, min_size=1, max_size=3))
+def test_route_fields_read_like_dotted_get(record, parts):
+    path = ".".join(parts)
+    route = Route.from_config(
+        {"stream": "s", "destination": "dmartech", "type": "user", "fields": {"out": path}}
+    )
+    missing = object()
+    want = dotted_get(record, path, missing)
+    assert route.project(record) == ({} if want is missing else {"out": want})
