@@ -101,6 +101,20 @@ class Progress:
         elif key == self.key:
             self.ids.add(event_id)
 
+    def advance_batch(self, batch: list[tuple[int, dict]]) -> None:
+        """`advance` for a batch of `(key, record)` in ascending time, in one step."""
+        if not batch:
+            return
+        last = batch[-1][0]
+        if last < self.key:
+            return
+        ids = set() if last > self.key else self.ids
+        for key, record in reversed(batch):
+            if key != last:
+                break
+            ids.add(record["id"])
+        self.key, self.text, self.ids = last, batch[-1][1]["time_stamp"], ids
+
 
 @dataclass
 class Generation:

@@ -227,10 +227,9 @@ class EventsStream(PrimeDataStream):
         for item in self.run_lookups(self._jobs(marks, source, tally), self._fetch, tally):
             lookup_id = item.job.lookup.id
             if item.batch:
-                progress = marks.progress(lookup_id)
-                for key, record in item.batch:
-                    progress.advance(key, record["time_stamp"], record["id"])
+                for _, record in item.batch:
                     yield record  # the SDK writes it before this generator resumes
+                marks.progress(lookup_id).advance_batch(item.batch)
                 pending += len(item.batch)
                 tally.add("records", len(item.batch))
             if item.done:

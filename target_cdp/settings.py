@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "max_tries": 8,
     "request_timeout": 30.0,
     "max_retry_wait": 60.0,
-    "state_flush_seconds": 1.0,
+    "state_flush_seconds": 5.0,
     "progress_seconds": 10.0,
     "summary_path": None,
 }

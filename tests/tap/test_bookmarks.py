@@ -102,3 +102,16 @@ def test_final_state_size_at_100k_lookups():
         marks.complete(random.getrandbits(64) | lookup)
     size = len(json.dumps(marks.finish()))
     assert size < 9 * 100_000
+
+
+@given(st.lists(st.integers(0, 5), max_size=30), st.integers(0, 30))
+def test_advance_batch_equals_advancing_each_record(keys, cut):
+    from tap_primedata.bookmarks import Progress
+
+    batch = [(k, {"id": f"e{i}", "time_stamp": f"t{k}"}) for i, k in enumerate(sorted(keys))]
+    one, many = Progress(), Progress()
+    for k, record in batch:
+        one.advance(k, record["time_stamp"], record["id"])
+    many.advance_batch(batch[:cut])
+    many.advance_batch(batch[cut:])
+    assert (one.key, one.text, one.ids) == (many.key, many.text, many.ids)
