@@ -116,7 +116,7 @@ class Sender:
         origin = "/".join(url.split("/", 3)[:3])
         env = self._environments.get(origin)
         if env is None:
-            env = {"proxies": requests.utils.get_environ_proxies(url)}
+            env: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url)}
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             if bundle and url.startswith("https:"):
                 env["verify"] = bundle
@@ -163,21 +163,21 @@ class Sender:
             self.limiter.wait()
         headers = {"Content-Type": "application/json; charset=utf-8", **call.headers}
         headers.update(self.dest.sign(call))
-        try:
-            response = self.session.request(
-                call.method,
-                call.url,
-                data=call.body,
-                headers=headers,
-                timeout=self.timeout,
-                **self._environment(call.url),
+        env = self._environment(call.url)
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=call.method, url=call.url, headers=headers, data=call.body)
+        try:  # the adapter directly: no cookies, hooks or redirects to process per call
+            response = self.session.get_adapter(call.url).send(
+                prepared, timeout=self.timeout, **env
             )
+            body: Any = response.content
         except requests.Timeout as exc:
             return Answer(Outcome.RETRY, "timeout", self.redactor(f"request timed out: {exc}"))
         except requests.RequestException as exc:
             name = type(exc).__name__
             return Answer(Outcome.RETRY, "connection_error", self.redactor(f"{name}: {exc}"))
-        body: Any = response.content
+        if response.is_redirect:
+            return self._redirected(response)
         try:
             body = _decode(body) if body else None
         except msgspec.DecodeError:
@@ -190,6 +190,14 @@ class Sender:
                     answer.outcome, answer.code, answer.message, after, answer.setting, answer.data
                 )
         return answer
+
+    def _redirected(self, response: requests.Response) -> Answer:
+        """A redirect means a wrong URL setting (a POST must not be replayed elsewhere)."""
+        fallback = self.dest.classify(404, None, {})
+        where = self.redactor(str(response.headers.get("Location", "elsewhere")))
+        message = f"HTTP {response.status_code} redirect to {where}: set the URL it points to"
+        return Answer(Outcome.CREDENTIALS, f"http_{response.status_code}", message,
+                      setting=fallback.setting)  # fmt: skip
 
     def _credentials_message(self, answer: Answer) -> str:
         name = self.dest.name

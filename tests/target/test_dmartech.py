@@ -340,6 +340,27 @@ class TestDmartech:
         assert "dmartech.secret" in result.logs
         assert "not-the-secret-value" not in result.logs + result.stdout
 
+    def test_a_redirect_stops_naming_the_url(
+        self, sandbox: Any, tmp_path: Any, caplog: Any
+    ) -> None:
+        from cdp_sandbox.server import Response
+
+        def moved(request: Any) -> Response:
+            return Response(308, {"moved": True}, {"Location": "https://elsewhere.example/api"})
+
+        sandbox.server.app.route("POST", "/moved", moved)
+        cfg = e2e_config(sandbox, tmp_path)
+        cfg["dmartech"]["api_url"] = f"{sandbox.url}/moved"
+        messages = [
+            schema("people", ["id"], {"id": {"type": "string"}, "phone": {"type": "string"}})
+        ]
+        messages += [record({"id": "p1", "phone": "1"}, "people"), state({"b": 1})]
+        result = run(cfg, messages, tmp_path, caplog, target_class=TargetCDP)
+        assert result.exit_code != 0 and result.states == []
+        assert "HTTP 308 redirect to https://elsewhere.example/api" in result.logs
+        assert "dmartech.api_url" in result.logs
+        assert sandbox.credentials.dmartech_secret not in result.logs + result.stdout
+
 
 NOW = "2024-05-01T10:00:00Z"
 
