@@ -76,7 +76,8 @@ def tap_throughput(s: Settings) -> Result:
             None,
             "",
             None,
-            f"= {cap['records_per_s']:.0f} events/s served, not parsed",
+            f"= {cap['records_per_s']:.0f} events/s to one Python client; server side "
+            f"{cap['server_requests_per_cpu_s'] or 0:.0f} pages per CPU-second",
         )
     )
     return res
@@ -141,7 +142,8 @@ def target_throughput(s: Settings) -> Result:
             None,
             "",
             None,
-            f"= {cap['records_per_s']:.0f} records/s accepted",
+            f"= {cap['records_per_s']:.0f} records/s accepted; server side "
+            f"{cap['server_requests_per_cpu_s'] or 0:.0f} posts per CPU-second",
         )
     )
     return res
