@@ -125,6 +125,12 @@ class PrimeDataStream(RESTStream):
     def naive_tz(self) -> Any:
         return ts.make_timezone(self.config.get("naive_timezone") or "UTC")
 
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        """The SDK's stream log, minus its line per lookup that has no new events."""
+        if message.startswith("Pagination stopped after"):
+            level = logging.DEBUG  # 100k lookups up to date would be 100k INFO lines
+        super().log(message, *args, level=level, **kwargs)
+
     # records ---------------------------------------------------------------------------
     def _write_record_message(self, record: dict) -> None:
         """The SDK's RECORD path minus the per-record work our records never need.

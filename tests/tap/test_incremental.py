@@ -185,3 +185,14 @@ def test_per_profile_order_with_ties(sandbox):
         assert got == want
     pairs = itertools.chain.from_iterable(itertools.pairwise(v) for v in emitted.values())
     assert any(a["time_stamp"] == b["time_stamp"] for a, b in pairs)  # ties were exercised
+
+
+def test_an_up_to_date_run_logs_no_line_per_lookup(sandbox, caplog):
+    first = run_tap(tap_config(sandbox))
+    caplog.set_level("INFO")
+    caplog.clear()
+    again = run_tap(tap_config(sandbox), state=first.final_state)
+    assert again.events() == {}
+    info = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert not [m for m in info if m.startswith("Pagination stopped")]
+    assert len(info) < 30  # a handful of lines, not one per lookup
