@@ -150,14 +150,7 @@ def plain(value: Any) -> Any:
     `YYYY-MM-DD HH:MM:SS` UTC, dates to `yyyy-MM-dd`, tuples to lists."""
     kind = type(value)
     if kind is str:
-        if len(value) < 16 or value[4] not in "-:" or value[10] not in "T ":
-            return value  # cannot be a date-time: skip the regular expression
-        if _ISO_DATETIME_RE.fullmatch(value):
-            try:
-                return datetime_text(value, "value")
-            except RecordError:
-                return value
-        return value
+        return _plain_str(value)
     if value is None or kind is int or kind is bool:
         return value
     if kind is dict:
@@ -167,14 +160,22 @@ def plain(value: Any) -> Any:
     return _plain_other(value)
 
 
+def _plain_str(value: str) -> str:
+    """An ISO date-time string as `YYYY-MM-DD HH:MM:SS` UTC; any other string as it is."""
+    if len(value) < 16 or value[4] not in "-:" or value[10] not in "T ":
+        return value  # cannot be a date-time: skip the regular expression
+    if _ISO_DATETIME_RE.fullmatch(value):
+        try:
+            return datetime_text(value, "value")
+        except RecordError:
+            return value
+    return value
+
+
 def _plain_other(value: Any) -> Any:
+    """`plain` for the types JSON parsing does not produce (and subclasses)."""
     if isinstance(value, str):
-        if _ISO_DATETIME_RE.fullmatch(value):
-            try:
-                return datetime_text(value, "value")
-            except RecordError:
-                return value
-        return value
+        return _plain_str(str(value))
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, Decimal):

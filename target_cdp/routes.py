@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -32,12 +32,6 @@ def _step(value: Any, part: str) -> Any:
     if isinstance(value, list) and part.isdigit() and int(part) < len(value):
         return value[int(part)]
     return _MISSING
-
-
-def path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
-    """`dotted_get(record, path, _MISSING)` with the path split once."""
-    parts = _split(path)
-    return lambda record: _lookup(record, path, parts)
 
 
 def _split(path: str) -> tuple[str, ...] | None:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from target_cdp import convert
-from target_cdp.routes import _MISSING, Route, dotted_get, path_getter
+from target_cdp.routes import Route, dotted_get
 from target_cdp.vendors.base import RecordError
 from target_cdp.vendors.engagelab import EngageLab
 from target_cdp.vendors.nxcloud import TEXT_LIMITS, NXCloud
@@ -200,15 +200,6 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=3),
     max_leaves=8,
 )
-
-
-@given(st.dictionaries(_keys, _json, max_size=4), st.lists(_keys, min_size=1, max_size=3))
-def test_compiled_paths_read_like_dotted_get(record, parts):
-    path = ".".join(parts)
-    missing = object()
-    got = path_getter(path)(record)
-    want = dotted_get(record, path, missing)
-    assert (got is _MISSING and want is missing) or got == want
 
 
 @given(_json)
