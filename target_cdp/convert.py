@@ -57,7 +57,9 @@ def is_empty(value: Any) -> bool:
 def parse_datetime(value: Any, field: str) -> datetime:
     """An aware UTC datetime from a datetime, date, epoch number (s or ms) or ISO 8601 string."""
     try:
-        if type(value) is str and value:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError(value)
             parsed = _iso_datetime(value) or _iso_datetime_loose(value)
         elif isinstance(value, datetime):
             parsed = value
@@ -69,8 +71,6 @@ def parse_datetime(value: Any, field: str) -> datetime:
                 raise ValueError(value)
             micros = number * (1000 if abs(number) >= _MS_THRESHOLD else 1_000_000)
             parsed = _EPOCH + timedelta(microseconds=int(micros))
-        elif isinstance(value, str) and value.strip():
-            parsed = _iso_datetime(value) or _iso_datetime_loose(value)
         else:
             raise ValueError(value)
         if parsed.tzinfo is None:

@@ -81,7 +81,9 @@ class TestDatetimes:
         assert convert.datetime_text("2023-01-02T03:00:00+07:00", "t") == "2023-01-01 20:00:00"
         assert convert.datetime_text("2023-01-01T20:00:00.123456789Z", "t") == "2023-01-01 20:00:00"
 
-    @pytest.mark.parametrize("bad", ["", "yesterday", "2023-13-01T00:00:00Z", [], {}, True, None])
+    @pytest.mark.parametrize(
+        "bad", ["", "   ", "yesterday", "2023-13-01T00:00:00Z", [], {}, True, None]
+    )
     def test_bad_values_name_the_field(self, bad: object) -> None:
         with pytest.raises(RecordError) as err:
             convert.datetime_text(bad, "created_at")
