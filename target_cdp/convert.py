@@ -82,9 +82,6 @@ def parse_datetime(value: Any, field: str) -> datetime:
         ) from exc
 
 
-_from_iso = datetime.fromisoformat
-
-
 def _iso_datetime(value: str) -> datetime | None:
     """The C parser on the usual RFC 3339 spellings; None when it does not take them."""
     if len(value) < 19 or value[4] != "-" or value[10] not in "T ":
@@ -107,7 +104,7 @@ def datetime_text(value: Any, field: str) -> str:
     """`YYYY-MM-DD HH:MM:SS` in UTC (Dmartech `create_time`, EngageLab datetime properties)."""
     if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
         try:  # `YYYY-MM-DDTHH:MM:SSZ` (what tap-primedata sends): checked, then sliced
-            _from_iso(value[:19])
+            datetime.fromisoformat(value[:19])
         except ValueError:
             pass
         else:

@@ -12,17 +12,8 @@ _MISSING = object()
 
 def dotted_get(record: Mapping[str, Any], path: str, default: Any = None) -> Any:
     """`record["a"]["b"]` for `"a.b"`; a property whose own name has a dot wins."""
-    if path in record:
-        return record[path]
-    value: Any = record
-    for part in path.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return default
-    return value
+    value = _lookup(record, path, _split(path))
+    return default if value is _MISSING else value
 
 
 def _step(value: Any, part: str) -> Any:
@@ -35,10 +26,12 @@ def _step(value: Any, part: str) -> Any:
 
 
 def _split(path: str) -> tuple[str, ...] | None:
+    """A dotted path's parts, split once; None for a plain property name."""
     return tuple(path.split(".")) if "." in path else None
 
 
 def _lookup(record: Mapping[str, Any], path: str, parts: tuple[str, ...] | None) -> Any:
+    """`dotted_get` on a path split by `_split`; `_MISSING` when there is nothing."""
     if parts is None or path in record:
         return record.get(path, _MISSING)
     value: Any = record
@@ -90,9 +83,10 @@ class Route:
             return dict(record)
         values = {}
         for target, source, parts in self._paths:  # inline: this runs for every field
-            if parts is None or source in record:
-                if source in record:
-                    values[target] = record[source]
+            if source in record:
+                values[target] = record[source]
+                continue
+            if parts is None:
                 continue
             if len(parts) == 2:  # `object.property`, the usual dotted path
                 head = record.get(parts[0])

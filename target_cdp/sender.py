@@ -114,9 +114,9 @@ class Sender:
     def _environment(self, url: str) -> dict[str, Any]:
         """Proxies (and a CA bundle) from the environment for `url`'s host, read once."""
         origin = "/".join(url.split("/", 3)[:3])
-        env = self._environments.get(origin)
+        env: dict[str, Any] | None = self._environments.get(origin)
         if env is None:
-            env: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url)}
+            env = {"proxies": requests.utils.get_environ_proxies(url)}
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             if bundle and url.startswith("https:"):
                 env["verify"] = bundle

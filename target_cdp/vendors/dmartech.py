@@ -144,9 +144,7 @@ class Dmartech(Destination):
         return DmartechItem("event", props, str(name).strip())
 
     def _check_keys(self, props: dict[str, Any]) -> None:
-        if self.primary_keys and not any(
-            not convert.is_empty(props.get(k)) for k in self.primary_keys
-        ):
+        if self.primary_keys and all(convert.is_empty(props.get(k)) for k in self.primary_keys):
             keys = ", ".join(self.primary_keys)
             raise RecordError(
                 "missing_primary_key",
