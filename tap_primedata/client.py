@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
@@ -29,6 +30,7 @@ from singer_sdk.streams import RESTStream
 
 from tap_primedata import timestamps as ts
 from tap_primedata.auth import primedata_authenticator
+from tap_primedata.bookmarks import STATE_KEY
 from tap_primedata.fanout import FanOut, Item
 from tap_primedata.lookups import Lookup, LookupSource
 from tap_primedata.transport import (
@@ -50,6 +52,31 @@ logger = logging.getLogger("tap-primedata")
 _JSON = msgspec.json.Encoder(decimal_format="number")
 
 
+class Checkpoints:
+    """When to emit STATE mid-stream: after `state_interval_records` emitted records, or
+    `state_interval_seconds` after the first record not yet covered by a STATE."""
+
+    def __init__(self, stream: PrimeDataStream, state: Callable[[], dict]) -> None:
+        self.stream, self.state = stream, state
+        self.every_n = int(stream.config.get("state_interval_records", 10000))
+        self.every_s = float(stream.config.get("state_interval_seconds", 60))
+        self.pending, self.last = 0, time.monotonic()
+
+    def count(self, records: int) -> None:
+        """`records` more were emitted."""
+        if not self.pending:
+            self.last = time.monotonic()
+        self.pending += records
+
+    def maybe(self) -> None:
+        """Emit STATE if enough was emitted, or long enough ago."""
+        if self.pending and (
+            self.pending >= self.every_n or time.monotonic() - self.last >= self.every_s
+        ):
+            self.stream.checkpoint(self.state())
+            self.pending = 0
+
+
 def _is_identity(stream_map: StreamMap) -> bool:
     """The default map when no stream map is configured: records pass unchanged."""
     return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
@@ -67,6 +94,17 @@ class PrimeDataStream(RESTStream):
         self._request_counter: RunRequestCounter | None = None
         self._prune: bool | None = None
         self._emitters: list[tuple[str, Callable[[dict], dict | None] | None]] | None = None
+        self._marks: Any = None
+
+    def load_marks(self) -> Any:
+        """This run's bookmarks of the stream, read from its state once."""
+        raise NotImplementedError
+
+    def checkpoint(self, state: dict) -> None:
+        """Emit STATE now, with `state` as this stream's bookmarks."""
+        self.stream_state[STATE_KEY] = state  # one assignment: a signal sees old or new
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def get_http_request_counter(self) -> metrics.Counter:
         if self._request_counter is None:

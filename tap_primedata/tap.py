@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from functools import cached_property
+from typing import Any
 
 import requests
 from singer_sdk import Stream, Tap
@@ -12,6 +13,9 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_primedata import timestamps as ts
+from tap_primedata.bookmarks import StateUnreadable
+from tap_primedata.catalog import replication_methods_from_metadata
+from tap_primedata.client import PrimeDataStream
 from tap_primedata.lookups import LookupSource
 from tap_primedata.streams import EventsStream, ProfilesStream
 from tap_primedata.transport import RunStopped, build_session
@@ -46,6 +50,13 @@ class TapPrimeData(Tap):
         th.Property("profile_types", th.ArrayType(th.StringType(
                         allowed_values=["trait", "ptrait", "identity"])),
                     description="Profile parts to read (default all)"),
+        th.Property("profile_properties", th.ArrayType(th.StringType),
+                    description="Only these profile properties (PrimeData `include`; "
+                    "default all)"),
+        th.Property("lookback_window", th.IntegerType(minimum=0), default=0,
+                    description="Also re-read this many seconds before each lookup's events "
+                    "bookmark (for events PrimeData stores out of order; duplicates only "
+                    "inside it)"),
         th.Property("page_size", th.IntegerType(minimum=1, maximum=100), default=100,
                     description="Events per request (1..100)"),
         th.Property("max_concurrency", th.IntegerType(minimum=1), default=8,
@@ -68,10 +79,13 @@ class TapPrimeData(Tap):
         th.Property("log_request_metrics", th.BooleanType, default=False,
                     description="Log the SDK's timer metric for every HTTP request"),
         th.Property("state_interval_records", th.IntegerType(minimum=1), default=10000,
-                    description="Emit STATE at least every this many records + lookups"),
+                    description="Emit STATE at least every this many records"),
         th.Property("state_interval_seconds", th.NumberType, default=60,
-                    description="Emit STATE at least this often while there is progress"),
+                    description="Emit STATE at least this often while records are emitted"),
     ).to_dict()  # fmt: skip
+
+    def __init__(self, *args: Any, catalog: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, catalog=replication_methods_from_metadata(catalog), **kwargs)
 
     def discover_streams(self) -> list[Stream]:
         """The two streams: `profiles` then `events`."""
@@ -104,10 +118,23 @@ class TapPrimeData(Tap):
             msg = "One of `profile_ids`, `identities` or `profiles_file` is required"
             raise ConfigValidationError(msg, errors=[msg])
 
+    def _load_bookmarks(self) -> None:
+        """Read every selected stream's bookmarks before anything is emitted."""
+        for stream in self.streams.values():
+            if stream.selected and isinstance(stream, PrimeDataStream):
+                try:
+                    stream.load_marks()
+                except StateUnreadable as exc:
+                    raise RunStopped(
+                        f"The state given with --state cannot be read: {exc}. Pass the last "
+                        f"STATE this tap wrote, or none to read everything again"
+                    ) from None
+
     def sync_all(self) -> None:
         """Sync every selected stream; a refused API key ends the run with one line."""
         self._check_lookups()
         try:
+            self._load_bookmarks()
             super().sync_all()
         except RunStopped as exc:
             self.logger.error("%s", exc)
