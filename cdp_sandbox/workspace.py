@@ -215,14 +215,15 @@ class Workspace:
         last_updated: str | None = None,
     ) -> dict[str, Any]:
         """Merge `trait`/`p_trait` into profile `i` and move its `last_updated` (default: now,
-        in whole seconds); return the new profile. Raises ValueError on a malformed change."""
+        in whole seconds; any other string is served as given, to play a broken upstream);
+        return the new profile. Raises ValueError on a malformed change."""
         for name, section in (("trait", trait), ("p_trait", p_trait)):
             if section is not None and not isinstance(section, dict):
                 raise ValueError(f"{name} must be an object")
         if last_updated is None:
             last_updated = format_ts(int(time.time()), ISO_Z)
-        else:
-            parse_ts(last_updated)  # ValueError when malformed
+        elif not isinstance(last_updated, str):
+            raise ValueError("last_updated must be a string")
         with self._lock:
             profile = json.loads(json.dumps(self.raw_profile(i)))
             profile["trait"].update(trait or {})

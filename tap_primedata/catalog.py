@@ -2,8 +2,9 @@
 
 The Singer spec lets a user choose a stream's method with `replication-method` in the
 stream's metadata (Meltano's `metadata:` extra writes exactly that); the SDK reads only
-`forced-replication-method` and the entry's `replication_method`. This copies the former
-into the latter, so `replication-method: FULL_TABLE` on `profiles` works either way.
+`forced-replication-method` and the entry's `replication_method` (which discovery fills in).
+This copies the user's choice over the latter, so `replication-method: FULL_TABLE` on
+`profiles` works either way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 def replication_methods_from_metadata(catalog: Any) -> Any:
     """`catalog` (a path, a dict or None) with each stream's metadata `replication-method`
-    copied to its `replication_method`; anything else is returned as given."""
+    copied over its `replication_method`; anything else is returned as given."""
     if isinstance(catalog, (str, PurePath)):
         with open(catalog, encoding="utf-8") as file:
             catalog = json.load(file)
@@ -25,7 +26,7 @@ def replication_methods_from_metadata(catalog: Any) -> Any:
         return catalog
     catalog = copy.deepcopy(catalog)
     for entry in catalog.get("streams") or []:
-        if not isinstance(entry, MutableMapping) or entry.get("replication_method"):
+        if not isinstance(entry, MutableMapping):
             continue
         for item in entry.get("metadata") or []:
             if isinstance(item, MutableMapping) and not item.get("breadcrumb"):
