@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 from tap_helpers import (
+    ROOT,
     append_events,
     expected_events,
     profile_ids,
@@ -192,3 +196,36 @@ def test_release_1_state_resumes_without_rereading_or_gaps(sandbox):
 
     later = run_tap(tap_config(sandbox), state=finished.final_state, streams=("events",))
     assert later.events() == {}
+
+
+def test_sigkill_mid_run_then_resume_from_the_last_state_loses_nothing(sandbox, tmp_path):
+    sandbox.set_faults(latency_ms=5)
+    config = tap_config(sandbox, page_size=3, max_concurrency=2, state_interval_records=5)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    tap = subprocess.Popen(
+        [sys.executable, "-m", "tap_primedata", "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    messages, states = [], 0
+    assert tap.stdout is not None
+    for line in tap.stdout:
+        messages.append(json.loads(line))
+        states += messages[-1]["type"] == "STATE"
+        if states >= 6:
+            break
+    tap.send_signal(signal.SIGKILL)
+    tap.wait(timeout=30)
+    cut = max(i for i, m in enumerate(messages) if m["type"] == "STATE")
+    before = {
+        m["record"]["id"]
+        for m in messages[:cut]
+        if m["type"] == "RECORD" and m["stream"] == "events"
+    }
+    sandbox.set_faults()
+    resumed = run_tap(config, state=messages[cut]["value"])
+    everything = set(expected_events(sandbox))
+    assert before and before < everything
+    assert set(resumed.events()) == everything - before
