@@ -33,6 +33,7 @@ from tap_primedata.auth import primedata_authenticator
 from tap_primedata.bookmarks import STATE_KEY
 from tap_primedata.fanout import FanOut, Item
 from tap_primedata.lookups import Lookup, LookupSource
+from tap_primedata.progress import StreamProgress
 from tap_primedata.transport import (
     MAX_WAIT,
     RETRIABLE,
@@ -95,6 +96,7 @@ class PrimeDataStream(RESTStream):
         self._prune: bool | None = None
         self._emitters: list[tuple[str, Callable[[dict], dict | None] | None]] | None = None
         self._marks: Any = None
+        self._tally: Tally | None = None
 
     def load_marks(self) -> Any:
         """This run's bookmarks of the stream, read from its state once."""
@@ -267,6 +269,8 @@ class PrimeDataStream(RESTStream):
         return value  # jitter is in backoff_wait_generator; Retry-After is honoured as is
 
     def backoff_handler(self, details: Details) -> None:
+        if self._tally is not None:
+            self._tally.add("retries")
         exc = details.get("exception")
         response = getattr(exc, "response", None)
         cause = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
@@ -292,13 +296,33 @@ class PrimeDataStream(RESTStream):
         jobs: Iterable[Any],
         fetch: Callable[[Any], Iterator[list[Any]]],
         tally: Tally,
+        source: LookupSource,
     ) -> Iterator[Item[Any]]:
-        """Yield the items of `fetch(job)` for every job, lookups skipped and counted."""
+        """Yield the items of `fetch(job)` for every job, lookups skipped and counted, with
+        a progress line every `progress_seconds` and the stream's figures at its end."""
+        self._tally = tally
         counter = self.get_http_request_counter()
+        total, approximate = source.count()
+
+        def counts() -> dict[str, int]:
+            return {**tally.counts, "requests": counter.value}
+
+        progress = StreamProgress(
+            self.name,
+            float(self.config.get("progress_seconds", 10)),
+            counts,
+            total,
+            self.logger,
+            approximate=approximate,
+        ).start()
         try:
             yield from self._run(jobs, fetch, tally)
-        finally:
+        except BaseException:
+            progress.stop()
             counter.close()  # type: ignore[attr-defined]
+            raise
+        progress.finish()
+        counter.close()  # type: ignore[attr-defined]  # (resets its value: last)
 
     def _run(
         self,
@@ -308,6 +332,8 @@ class PrimeDataStream(RESTStream):
     ) -> Iterator[Item[Any]]:
         for item in FanOut(jobs, fetch, workers=self.max_concurrency, name=self.name):
             error = item.error
+            if item.done:
+                tally.add("lookups_done")
             if error is None:
                 yield item
             elif isinstance(error, LookupSkipped):

@@ -136,7 +136,7 @@ class ProfilesStream(PrimeDataStream):
         tally, source = Tally(), self.lookup_source()
         jobs = (Job(lookup) for lookup in unique(source, tally))
         checkpoints = Checkpoints(self, marks.checkpoint)
-        for item in self.run_lookups(jobs, self._fetch, tally):
+        for item in self.run_lookups(jobs, self._fetch, tally, source):
             for record in item.batch or ():
                 if marks.changed(item.job.lookup.id, record["last_updated"]) or every_all:
                     tally.add("records")
@@ -207,6 +207,7 @@ class EventsStream(PrimeDataStream):
             bookmark = marks.bookmark_for(lookup.id)
             if marks.is_current(bookmark):
                 tally.add("lookups_up_to_date")
+                tally.add("lookups_done")
                 continue
             yield Job(lookup, bookmark)
 
@@ -259,10 +260,11 @@ class EventsStream(PrimeDataStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict]:
         marks = self.load_marks()
-        tally = self._tally = Tally()
+        tally = Tally()
         source = self.lookup_source()
         checkpoints = Checkpoints(self, marks.checkpoint)
-        for item in self.run_lookups(self._jobs(marks, source, tally), self._fetch, tally):
+        jobs = self._jobs(marks, source, tally)
+        for item in self.run_lookups(jobs, self._fetch, tally, source):
             if item.batch:
                 for _, record in item.batch:
                     yield record  # the SDK writes it before this generator resumes

@@ -78,6 +78,8 @@ class TapPrimeData(Tap):
                     description="Longest backoff delay in seconds (Retry-After is honoured)"),
         th.Property("log_request_metrics", th.BooleanType, default=False,
                     description="Log the SDK's timer metric for every HTTP request"),
+        th.Property("progress_seconds", th.NumberType(minimum=0), default=10,
+                    description="Seconds between progress lines per running stream (0: none)"),
         th.Property("state_interval_records", th.IntegerType(minimum=1), default=10000,
                     description="Emit STATE at least every this many records"),
         th.Property("state_interval_seconds", th.NumberType, default=60,

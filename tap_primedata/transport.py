@@ -128,6 +128,15 @@ class RunRequestCounter(metrics.Counter):
     `log_interval` seconds as usual, and once more at `close()`.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+
+    def increment(self, value: int = 1) -> None:
+        """Count requests from many worker threads at once."""
+        with self._lock:
+            super().increment(value)
+
     def with_context(self, value: Any) -> None:
         pass
 
