@@ -144,7 +144,7 @@ class EventsStream(PrimeDataStream):
         body: dict[str, Any] = {
             **job.lookup.request_fields(),
             "sort": "asc",
-            "limit": int(self.config.get("page_size") or 100),
+            "limit": int(self.config["page_size"]),
             "end": self._tap.window[1],  # type: ignore[attr-defined]
         }
         if job.bookmark is not None:
@@ -167,7 +167,7 @@ class EventsStream(PrimeDataStream):
         """Runs on a worker thread: this lookup's new events, normalized, in batches."""
         tally: Tally = self._tally
         bookmark, end_key, tz = job.bookmark, self._marks.end_key, self.naive_tz
-        size = int(self.config.get("page_size") or 100)
+        size = int(self.config["page_size"])
         batch: list[tuple[int, dict]] = []
         for raw in self.request_records(LookupContext(job)):
             event_id = raw.get("id")
@@ -220,8 +220,8 @@ class EventsStream(PrimeDataStream):
         marks = self._marks = EventBookmarks(self.stream_state, start, end)
         tally = self._tally = Tally()
         source = self.lookup_source()
-        every_n = int(self.config.get("state_interval_records") or 10000)
-        every_s = float(self.config.get("state_interval_seconds") or 60)
+        every_n = int(self.config["state_interval_records"])
+        every_s = float(self.config["state_interval_seconds"])
         self._checkpoint(marks.checkpoint())
         pending, last = 0, time.monotonic()
         for item in self.run_lookups(self._jobs(marks, source, tally), self._fetch, tally):
