@@ -105,7 +105,8 @@ def validate_config(
     registered for redaction before anything is logged, and errors that never show them."""
     errors = coerce_json_strings(config, schema)
     redactor.add(secret_values(schema, config))
-    errors += config_errors(config, schema)
+    if not errors:  # a string where an object belongs would trip the defaults filler
+        errors = config_errors(config, schema)
     if errors and raise_errors:
         raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
     return errors

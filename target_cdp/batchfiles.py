@@ -55,11 +55,36 @@ def consume_batch(
 
     for path in manifest:
         try:
-            sink.read_batch_files(encoding, [path], feed)
+            _read(sink, encoding, path, feed)
         except _RecordFailure as failure:
             raise failure.error from None
-        except (OSError, ValueError, EOFError, NotImplementedError, ImportError) as exc:
+        except _READ_ERRORS as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             msg = f"line {line}: BATCH file {path} cannot be read ({reason})"
             raise InvalidInputLine(msg) from None
     return count
+
+
+_READ_ERRORS = (OSError, ValueError, EOFError, NotImplementedError, ImportError)
+
+
+def _read(sink: CDPSink, encoding: t.Any, path: str, feed: Callable[[list], None]) -> None:
+    """Read one file; a JSONL file said to be uncompressed is retried as gzip when that fails.
+
+    The SDK's JSONL batcher writes gzip whatever `compression` its `batch_config` names (so
+    tap-primedata with `compression: none` announces plain files that are gzip). The SDK reads
+    a whole file before handing its records over, so a failed read delivered nothing.
+    """
+    try:
+        sink.read_batch_files(encoding, [path], feed)
+    except _READ_ERRORS:
+        if encoding.format != "jsonl" or encoding.compression == "gzip":
+            raise
+        as_gzip = BaseBatchFileEncoding(format=encoding.format, compression="gzip")
+        try:
+            sink.read_batch_files(as_gzip, [path], feed)
+        except _READ_ERRORS:
+            pass
+        else:
+            return
+        raise
