@@ -66,15 +66,19 @@ def coerce_json_strings(
     return errors
 
 
-def _is_secret(path: tuple[Any, ...], secrets: set[tuple[str, ...]]) -> bool:
+_VALUELESS = frozenset({"required", "additionalProperties", "dependentRequired"})
+
+
+def _touches_secret(path: tuple[Any, ...], secrets: set[tuple[str, ...]]) -> bool:
+    """Whether the value at `path` is a secret, or an object holding one."""
     names = tuple(p for p in path if not isinstance(p, int))
-    return any(names[: len(s)] == s for s in secrets)
+    return any(names[: len(s)] == s or s[: len(names)] == names for s in secrets)
 
 
 def _describe(error: Any, secret: bool) -> str:
-    """One line for one `jsonschema` error; the value is left out for a secret setting."""
+    """One line for one `jsonschema` error; the value is left out when it is or holds a secret."""
     name = f"`{setting_name(error.absolute_path)}`"
-    if not secret:
+    if not secret or error.validator in _VALUELESS:  # these messages name keys, not values
         return f"{name}: {error.message}"
     keyword, expected = error.validator, error.validator_value
     if keyword == "type":
@@ -91,7 +95,7 @@ def config_errors(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -
     secrets = set(secret_paths(schema))
     found = JSONSchemaValidator(dict(schema)).iter_errors(config)
     errors = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
-    return [_describe(e, _is_secret(tuple(e.absolute_path), secrets)) for e in errors]
+    return [_describe(e, _touches_secret(tuple(e.absolute_path), secrets)) for e in errors]
 
 
 def validate_config(

@@ -299,6 +299,11 @@ class PrimeDataStream(RESTStream):
                 yield Item(item.job, done=True, error=error)
             elif isinstance(error, AuthenticationFailed | WrongURL):
                 raise RunStopped(str(error)) from None
+            elif item.job is None:  # the lookup source itself failed (the file, mid-run)
+                raise RunStopped(
+                    f"Cannot read the lookups ({type(error).__name__}: {error}): check "
+                    "`profiles_file`; the run stopped"
+                ) from None
             elif isinstance(error, RETRIABLE) and item.job is not None:
                 raise RunStopped(
                     f"Stopped at {item.job.lookup.describe()}: {describe_failure(error)} after "

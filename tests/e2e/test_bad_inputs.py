@@ -29,6 +29,7 @@ from cdp_sandbox.config import SandboxConfig, Workspace
 from cdp_sandbox.pipeline import Pipeline, executable
 
 TAP_KEY = "pd-Key/with+plus=and@at-7Qx"  # every character that encodes differently
+BINARY_FILE = "<a lookup file that is not UTF-8>"
 
 
 @pytest.fixture
@@ -109,6 +110,11 @@ TAP_CASES = [
             {"profile_ids": None, "profiles_file": "/nonexistent/lookups.jsonl"}, 2,
             ("`profiles_file`",)),
     TapCase("zero-request-timeout", None, {"request_timeout": 0}, 2, ("`request_timeout`",)),
+    TapCase("huge-max-concurrency", None, {"max_concurrency": 100000}, 2,
+            ("`max_concurrency`",)),
+    TapCase("profiles-file-not-utf8", "server_error",
+            {"profile_ids": None, "profiles_file": BINARY_FILE}, 1,
+            ("`profiles_file`", "UnicodeDecodeError", "run stopped")),
     TapCase("identities-as-json-string", "server_error",
             {"profile_ids": None, "identities": '{"email": ["a@b.c"]}'}, 1,
             ("identity email=a@b.c", "HTTP 503", "run stopped")),
@@ -144,6 +150,9 @@ def test_tap_bad_input(case: TapCase, tmp_path: Path) -> None:
         **case.settings,
     }
     config = {k: v for k, v in config.items() if v is not None}
+    if config.get("profiles_file") == BINARY_FILE:
+        config["profiles_file"] = str(tmp_path / "lookups.jsonl")
+        Path(config["profiles_file"]).write_bytes(b'{"profile_id": "\xff\xfe"}\n')
     try:
         done = run("tap-primedata", config, tmp_path)
     finally:
