@@ -75,6 +75,8 @@ def payload(response: requests.Response) -> Any:
             cached = _DECODER.decode(response.content)
         except msgspec.DecodeError as exc:
             raise ValueError(f"response is not JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("response is not JSON: nested too deeply") from None
         response._primedata_json = cached  # type: ignore[attr-defined]
     return cached
 

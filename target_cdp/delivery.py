@@ -155,7 +155,7 @@ class Pipeline:
             except RecordError as exc:
                 self.reject(rt, [record], exc.code, exc.message)
                 continue
-            except ConfigError:
+            except (ConfigError, RecursionError):  # a setting, or input nested too deeply
                 raise
             except Exception as exc:  # a vendor bug: keep going, but show it once
                 self._internal_error(rt, [record], exc)
