@@ -304,13 +304,13 @@ class PrimeDataStream(RESTStream):
                     f"Cannot read the lookups ({type(error).__name__}: {error}): check "
                     "`profiles_file`; the run stopped"
                 ) from None
-            elif isinstance(error, RETRIABLE) and item.job is not None:
+            elif isinstance(error, RETRIABLE):
                 raise RunStopped(
                     f"Stopped at {item.job.lookup.describe()}: {describe_failure(error)} after "
                     f"{self.backoff_max_tries()} tries ({self.path}); the run stopped, lookups "
                     "not read yet are read by the next run"
                 ) from None
-            elif isinstance(error, FatalAPIError) and item.job is not None:
+            elif isinstance(error, FatalAPIError):
                 raise RunStopped(
                     f"Stopped at {item.job.lookup.describe()}: {error}; the run stopped"
                 ) from None
