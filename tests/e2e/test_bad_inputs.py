@@ -13,6 +13,8 @@ import gzip
 import json
 import os
 import re
+import resource
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,8 +68,15 @@ def assert_one_error(done: subprocess.CompletedProcess, status: int, *needles: s
     return errors[0]
 
 
-def run(name: str, config: dict, tmp_path: Path, stdin: str = "", **env: str):
-    """Run `tap-primedata` or `target-cdp` with `config`; stdin for the target."""
+def run(
+    name: str,
+    config: dict,
+    tmp_path: Path,
+    stdin: str = "",
+    preexec: Callable[[], None] | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess:
+    """Run `tap-primedata` or `target-cdp` with `config` in `tmp_path`; stdin for the target."""
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(config))
     return subprocess.run(
@@ -76,7 +85,9 @@ def run(name: str, config: dict, tmp_path: Path, stdin: str = "", **env: str):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,
         env={**os.environ, **env},
+        preexec_fn=preexec,
     )
 
 
@@ -298,6 +309,32 @@ def test_target_bad_input(case: TargetCase, sandbox: Any, tmp_path: Path) -> Non
     assert_no_secret(secret_values(sandbox), *outputs)
     for text in outputs[2:]:  # whole lines only
         assert not text or text.endswith("\n")
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """For a child process: files may grow to `limit` bytes, then writes fail (EFBIG)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, do not kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_dead_letter_file_filling_up_keeps_whole_lines(sandbox: Any, tmp_path: Path):
+    cfg = _target_config(sandbox, tmp_path)
+    bad = [event(n, time_stamp=None) for n in range(1, 8)]  # each refused by both routes
+    stdin = lines(SCHEMA, *bad, state(7))
+    done = run("target-cdp", cfg, tmp_path, stdin, preexec=_file_size_limit(1500))
+    assert_one_error(done, 1, "`dead_letter_path`", "rejected.jsonl")
+    assert "| Summary [stopped]" in done.stderr
+    assert not done.stdout.strip(), "a STATE passed records neither delivered nor dead-lettered"
+    text = (tmp_path / "rejected.jsonl").read_text()
+    assert text.endswith("\n") and len(text.encode()) <= 1500
+    written = [json.loads(line) for line in text.splitlines()]  # whole lines only
+    assert written and all(w["error"]["code"] == "missing_create_time" or w["error"]["code"]
+                           == "missing_time" for w in written)  # fmt: skip
+    assert_no_secret(secret_values(sandbox), text, done.stderr)
 
 
 # secrets whatever handler writes them ----------------------------------------------------
