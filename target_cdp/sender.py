@@ -141,7 +141,14 @@ class Sender:
         """An OK or REJECTED answer; raises `CredentialsRefused`, `RetriesExhausted`, `Aborted`."""
         if self.dry_run is not None:
             headers = {**call.headers, **self.dest.sign(call)}
-            self.dry_run.write(self.dest.name, route, call, headers)
+            try:
+                self.dry_run.write(self.dest.name, route, call, headers)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                path = self.dry_run.path
+                raise StopDelivery(
+                    f"cannot write the dry-run file {path} ({reason}): check `dry_run_path`"
+                ) from None
             stats.add(requests=1)
             return Answer(Outcome.OK, data=call.dry_run_reply)
         delays = backoff.expo(base=2, factor=0.5, max_value=self.max_wait)

@@ -256,7 +256,12 @@ class TargetCDP(Target):
         path = setting(self.config, "summary_path")
         if path:
             extra = {"dead_letter_path": str(self.dead.path), "dry_run": self.dry_run is not None}
-            write_json(path, routes, dict(self.ignored), status, extra)
+            try:
+                write_json(path, routes, dict(self.ignored), status, extra)
+            except OSError as exc:
+                self.exit_code = self.exit_code or 1
+                reason = exc.strerror or type(exc).__name__
+                self.logger.error("Cannot write %s (%s): check `summary_path`", path, reason)
         self.logger.info(
             "%s", summary_line(routes, dict(self.ignored), status, self.dry_run is not None)
         )

@@ -230,9 +230,14 @@ def _events_route(cfg: dict) -> dict:
     return next(r for r in routes if r["destination"] == "dmartech")
 
 
-def _not_a_directory(cfg: dict, tmp_path: Path) -> None:
-    (tmp_path / "a-file").write_text("")
-    cfg["dead_letter_path"] = str(tmp_path / "a-file" / "rejected.jsonl")
+def _under_a_file(setting: str, **more: Any) -> Callable[[dict, Path], None]:
+    """Point `setting` at a path below a regular file: it can be neither created nor written."""
+
+    def change(cfg: dict, tmp_path: Path) -> None:
+        (tmp_path / "a-file").write_text("")
+        cfg.update({setting: str(tmp_path / "a-file" / "out.jsonl"), **more})
+
+    return change
 
 
 @dataclass
@@ -271,9 +276,13 @@ TARGET_CASES = [
     TargetCase("dead-letter-disk-full", lambda c, _: c.update(dead_letter_path="/dev/full"),
                lines(SCHEMA, event(1), event(2, time_stamp=None), event(3)), 1,
                ("`dead_letter_path`", "/dev/full", "No space left"), set()),
-    TargetCase("dead-letter-path-not-writable", _not_a_directory,
+    TargetCase("dead-letter-path-not-writable", _under_a_file("dead_letter_path"),
                lines(SCHEMA, event(1), event(2, time_stamp=None), event(3)), 1,
                ("`dead_letter_path`", "a-file"), set()),
+    TargetCase("dry-run-path-not-writable", _under_a_file("dry_run_path", dry_run=True),
+               GOOD, 2, ("`dry_run_path`", "a-file"), set(), summary=False),
+    TargetCase("summary-path-not-writable", _under_a_file("summary_path"),
+               GOOD, 1, ("`summary_path`", "a-file"), {"Bad.Input.1", "Bad.Input.2"}, 1),
 ]  # fmt: skip
 
 
