@@ -8,6 +8,8 @@ import logging
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdp_common.redact import (
     MASK,
@@ -70,3 +72,17 @@ def test_secret_values_of_any_type_are_found_by_the_schema():
     config = {"api_key": {"v": "wrong-type-key"}, "vendor": {"token": "tok-123"}, "name": "n"}
     values = secret_values(schema, config)
     assert "wrong-type-key" in values and "tok-123" in values and "n" not in values
+
+
+_TEXT = st.text(st.characters(blacklist_characters="[]", blacklist_categories=("Cs",)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=_TEXT.filter(lambda s: len(s) >= 4), before=_TEXT, after=_TEXT)
+def test_no_form_of_a_secret_survives_redaction(secret: str, before: str, after: str):
+    redact = Redactor([secret])
+    b64 = base64.b64encode(secret.encode()).decode()
+    for form in (secret, quote(secret, safe=""), quote_plus(secret), b64):
+        masked = redact(before + form + after)
+        for leaked in (secret, quote(secret, safe=""), quote_plus(secret), b64):
+            assert leaked not in masked
