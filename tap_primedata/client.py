@@ -41,7 +41,10 @@ from tap_primedata.transport import (
     LookupSkipped,
     RunRequestCounter,
     RunStopped,
+    ServerFault,
     Tally,
+    WrongURL,
+    describe_failure,
     payload,
     retry_after,
 )
@@ -59,8 +62,8 @@ class Checkpoints:
 
     def __init__(self, stream: PrimeDataStream, state: Callable[[], dict]) -> None:
         self.stream, self.state = stream, state
-        self.every_n = int(stream.config.get("state_interval_records", 10000))
-        self.every_s = float(stream.config.get("state_interval_seconds", 60))
+        self.every_n = int(stream.config["state_interval_records"])
+        self.every_s = float(stream.config["state_interval_seconds"])
         self.pending, self.last = 0, time.monotonic()
 
     def count(self, records: int) -> None:
@@ -155,15 +158,15 @@ class PrimeDataStream(RESTStream):
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout") or 60)
+        return float(self.config["request_timeout"])
 
     @property
     def max_concurrency(self) -> int:
-        return max(1, int(self.config.get("max_concurrency") or 8))
+        return int(self.config["max_concurrency"])
 
     @cached_property
     def naive_tz(self) -> Any:
-        return ts.make_timezone(self.config.get("naive_timezone") or "UTC")
+        return ts.make_timezone(self.config["naive_timezone"])
 
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
         """The SDK's stream log, minus its line per lookup that has no new events."""
@@ -219,7 +222,17 @@ class PrimeDataStream(RESTStream):
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if response.is_redirect:
+            where = response.headers.get("Location", "elsewhere")
+            raise WrongURL(
+                f"PrimeData answered HTTP {status} redirecting to {where} (not followed, the "
+                "API key stays here): check the `api_url` setting"
+            )
         if status < HTTPStatus.BAD_REQUEST:
+            try:
+                payload(response)
+            except ValueError as exc:  # a proxy's error page, a truncated answer: may pass
+                raise RetriableAPIError(f"HTTP {status} {exc} ({self.path})", response) from None
             return
         if status == HTTPStatus.UNAUTHORIZED:
             raise AuthenticationFailed(
@@ -250,12 +263,12 @@ class PrimeDataStream(RESTStream):
         )(func)
 
     def backoff_max_tries(self) -> int:
-        return max(1, int(self.config.get("max_tries") or 8))
+        return int(self.config["max_tries"])
 
     def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
         """Exponential backoff with jitter, or exactly the server's `Retry-After`."""
-        base = float(self.config.get("retry_base_delay") or 1.0)
-        cap = float(self.config.get("retry_max_delay") or 60.0)
+        base = float(self.config["retry_base_delay"])
+        cap = float(self.config["retry_max_delay"])
         attempt = 0
         exception = yield  # type: ignore[misc]
         while True:
@@ -309,7 +322,7 @@ class PrimeDataStream(RESTStream):
 
         progress = StreamProgress(
             self.name,
-            float(self.config.get("progress_seconds", 10)),
+            float(self.config["progress_seconds"]),
             counts,
             total,
             self.logger,
@@ -339,10 +352,32 @@ class PrimeDataStream(RESTStream):
             elif isinstance(error, LookupSkipped):
                 tally.add(f"skipped_{error.reason}")
                 lookup: Lookup = item.job.lookup
-                self.logger.warning("Skipping %s: %s", lookup.describe(), error)
+                if isinstance(error, ServerFault):
+                    self._tap.server_faults += 1  # type: ignore[attr-defined]
+                    self.logger.error(
+                        "Skipping %s: %s (%s); the run goes on and will exit non-zero",
+                        lookup.describe(), error, self.path,
+                    )  # fmt: skip
+                else:
+                    self.logger.warning("Skipping %s: %s", lookup.describe(), error)
                 yield Item(item.job, done=True, error=error)
-            elif isinstance(error, AuthenticationFailed):
+            elif isinstance(error, AuthenticationFailed | WrongURL):
                 raise RunStopped(str(error)) from None
+            elif item.job is None:  # the lookup source itself failed (the file, mid-run)
+                raise RunStopped(
+                    f"Cannot read the lookups ({type(error).__name__}: {error}): check "
+                    "`profiles_file`; the run stopped"
+                ) from None
+            elif isinstance(error, RETRIABLE):
+                raise RunStopped(
+                    f"Stopped at {item.job.lookup.describe()}: {describe_failure(error)} after "
+                    f"{self.backoff_max_tries()} tries ({self.path}); the run stopped, lookups "
+                    "not read yet are read by the next run"
+                ) from None
+            elif isinstance(error, FatalAPIError):
+                raise RunStopped(
+                    f"Stopped at {item.job.lookup.describe()}: {error}; the run stopped"
+                ) from None
             else:
                 raise error
 

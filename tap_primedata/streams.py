@@ -182,7 +182,7 @@ class EventsStream(PrimeDataStream):
         """This run's bookmarks, read from the state once (StateUnreadable when bad)."""
         if self._marks is None:
             start, end = self._tap.window  # type: ignore[attr-defined]
-            lookback = float(self.config.get("lookback_window", 0))
+            lookback = float(self.config["lookback_window"])
             self._marks = EventBookmarks(self.stream_state, start, end, lookback)
         return self._marks
 
@@ -191,7 +191,7 @@ class EventsStream(PrimeDataStream):
         body: dict[str, Any] = {
             **job.lookup.request_fields(),
             "sort": "asc",
-            "limit": int(self.config.get("page_size") or 100),
+            "limit": int(self.config["page_size"]),
             "end": self._tap.window[1],  # type: ignore[attr-defined]
         }
         if job.bookmark is not None:
@@ -215,7 +215,7 @@ class EventsStream(PrimeDataStream):
         """Runs on a worker thread: this lookup's new events, normalized, in batches."""
         tally: Tally = self._tally
         bookmark, end_key, tz = job.bookmark, self._marks.end_key, self.naive_tz
-        size = int(self.config.get("page_size") or 100)
+        size = int(self.config["page_size"])
         batch: list[tuple[int, dict]] = []
         for raw in self.request_records(LookupContext(job)):
             event_id = raw.get("id")
