@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import decimal
-import os
 import threading
 from collections import Counter
 from typing import Any
@@ -14,6 +13,9 @@ from requests.adapters import HTTPAdapter
 from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
+
+from cdp_common import http
+from cdp_common.http import environment_for
 
 RETRIABLE = (
     ConnectionResetError,
@@ -158,10 +160,10 @@ def build_session(pool_size: int, url: str) -> requests.Session:
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, pool_size), max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.proxies.update(requests.utils.get_environ_proxies(url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle and url.startswith("https"):
-        session.verify = bundle
+    environment = environment_for(url)
+    session.proxies.update(environment["proxies"])
+    if "verify" in environment:
+        session.verify = environment["verify"]
     session.trust_env = False
     return session
 
@@ -194,13 +196,6 @@ class RunRequestCounter(metrics.Counter):
 
 
 def retry_after(exception: Any) -> float | None:
+    """Seconds the server asked to wait before retrying the request that raised `exception`."""
     response = getattr(exception, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    return None if response is None else http.retry_after(response.headers)

@@ -14,11 +14,11 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import msgspec
 
+from cdp_common.http import retry_after
 from target_cdp.routes import dotted_get
 from target_cdp.vendors.base import Answer, Outcome, RecordError
 
@@ -276,25 +276,6 @@ def payload(values: Mapping[str, Any], drop: tuple[str, ...] = ()) -> dict[str, 
 
 
 # HTTP ------------------------------------------------------------------------------
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from a `Retry-After` header (seconds or an HTTP date), if any."""
-    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if raw is None or not str(raw).strip():
-        return None
-    raw = str(raw).strip()
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
 def transient(status: int, headers: Mapping[str, str]) -> Answer | None:
     """RETRY (honouring `Retry-After`) for 429 and 5xx, whatever the body says; else None."""
     if status == 429 or status >= 500:

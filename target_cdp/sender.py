@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import email.utils
-import os
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import backoff
@@ -15,6 +12,7 @@ import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 
+from cdp_common.http import environment_for, retry_after
 from target_cdp.dryrun import DryRun
 from target_cdp.redact import MASK, REDACTOR, Redactor
 from target_cdp.settings import Throttle
@@ -60,22 +58,6 @@ class RateLimiter:
             self._next = at + self.interval
         if at > now:
             time.sleep(at - now)
-
-
-def retry_after_header(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _mask_headers(answer: Answer, values: list[str]) -> Answer:
@@ -127,11 +109,7 @@ class Sender:
         origin = "/".join(url.split("/", 3)[:3])
         env: dict[str, Any] | None = self._environments.get(origin)
         if env is None:
-            env = {"proxies": requests.utils.get_environ_proxies(url)}
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            if bundle and url.startswith("https:"):
-                env["verify"] = bundle
-            self._environments[origin] = env
+            env = self._environments[origin] = environment_for(url)
         return env
 
     def close(self) -> None:
@@ -205,7 +183,7 @@ class Sender:
             answer, [headers[h] for h in call.sensitive_headers if headers.get(h)]
         )
         if answer.outcome is Outcome.RETRY and answer.retry_after is None:
-            after = retry_after_header(response.headers)
+            after = retry_after(response.headers)
             if after is not None:
                 answer = Answer(
                     answer.outcome, answer.code, answer.message, after, answer.setting, answer.data

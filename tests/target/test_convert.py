@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cdp_common import http
 from target_cdp import convert
 from target_cdp.routes import Route, dotted_get
 from target_cdp.vendors.base import RecordError
@@ -149,11 +150,11 @@ class TestValues:
         assert convert.is_empty(value) == expected
 
     def test_retry_after(self) -> None:
-        assert convert.retry_after({"Retry-After": "3"}) == 3.0
-        assert convert.retry_after({"retry-after": "0.5"}) == 0.5
-        assert convert.retry_after({}) is None
-        assert convert.retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
-        assert convert.retry_after({"Retry-After": "soon"}) is None
+        assert http.retry_after({"Retry-After": "3"}) == 3.0
+        assert http.retry_after({"retry-after": "0.5"}) == 0.5
+        assert http.retry_after({}) is None
+        assert http.retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+        assert http.retry_after({"Retry-After": "soon"}) is None
 
 
 class TestLimits:
