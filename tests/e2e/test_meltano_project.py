@@ -119,14 +119,19 @@ def test_a_fresh_meltano_project_runs_the_wheel_twice(dist, sandbox, tmp_path):
     project = tmp_path / "my-project"
     assert not project.resolve().is_relative_to(ROOT)
 
-    # Both plugins from their Hub definitions, pip_url pinned to the wheel.
+    # Both plugins from their Hub definitions, then pip_url pinned to the wheel, then install.
     for name, (kind, path) in DEFINITIONS.items():
-        ref = tmp_path / path.name
-        spec = yaml.safe_load(path.read_text())
-        ref.write_text(yaml.safe_dump({**spec, "pip_url": str(wheel)}, sort_keys=False))
-        _meltano(project, env, "add", "--plugin-type", kind, name, "--from-ref", str(ref))
+        add = ("add", "--plugin-type", kind, name, "--from-ref", str(path), "--no-install")
+        _meltano(project, env, *add)
+    spec = yaml.safe_load((project / "meltano.yml").read_text())
+    for kind in ("extractors", "loaders"):
+        for plugin in spec["plugins"][kind]:
+            assert plugin["pip_url"] == "cdp-connectors"  # the definition's: the package index
+            plugin["pip_url"] = str(wheel)
+    (project / "meltano.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    _meltano(project, env, "install")
     installed = project / ".meltano" / "extractors" / "tap-primedata" / "venv" / "bin"
-    assert (installed / "tap-primedata").exists(), "meltano add did not install the wheel"
+    assert (installed / "tap-primedata").exists(), "meltano install did not install the wheel"
     sandbox_cli = subprocess.run(
         [str(installed / "cdp-sandbox"), "--help"], capture_output=True, text=True, timeout=60
     )
