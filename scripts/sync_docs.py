@@ -19,6 +19,7 @@ import json
 import re
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from plugin_definitions import PLUGINS, definition, differences
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 README_MARKERS = {"tap-primedata": "tap", "target-cdp": "target"}
+ABOUT: dict[tuple[str, str], Future[str]] = {}
 HEADER = (
     "# Meltano Hub definition of {name}, generated from `{name} --about --format=json` by\n"
     "# scripts/sync_docs.py: do not edit. Add it to a Meltano project with\n"
@@ -53,7 +55,16 @@ class AboutFailed(Exception):
 
 
 def about(executable: str, fmt: str) -> str:
-    """`<executable> --about --format=<fmt>`; raises AboutFailed with its last error line."""
+    """`<executable> --about --format=<fmt>` (all four started at once, on first use);
+    raises AboutFailed with its last error line."""
+    if not ABOUT:
+        with ThreadPoolExecutor(4) as pool:
+            for key in [(name, f) for name in PLUGINS for f in ("json", "markdown")]:
+                ABOUT[key] = pool.submit(_run_about, *key)
+    return ABOUT[(executable, fmt)].result()
+
+
+def _run_about(executable: str, fmt: str) -> str:
     exe = BIN / executable
     done = subprocess.run(
         [str(exe if exe.exists() else executable), "--about", f"--format={fmt}"],
