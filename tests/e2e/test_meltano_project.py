@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -37,6 +38,8 @@ DEFINITIONS = {
     "tap-primedata": ("extractor", ROOT / "plugins" / "extractors" / "tap-primedata.yml"),
     "target-cdp": ("loader", ROOT / "plugins" / "loaders" / "target-cdp.yml"),
 }
+NOT_SOURCE = (".git", ".venv", ".meltano", "*.egg-info", "__pycache__", ".*_cache", "output")
+NOT_SOURCE += (".hypothesis", "build", "dist", "benchmarks")
 # The README's first-run routes: profiles to Dmartech users (a stream map adds `full_name`),
 # events to Dmartech events.
 STREAM_MAPS = {"profiles": {"full_name": "trait.get('full_name') or profile_id"}}
@@ -64,10 +67,13 @@ def sandbox_config() -> SandboxConfig:
 
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`python -m build` of this repository, once per session: the folder with both files."""
+    """`python -m build` of a copy of this checkout (nothing is written into it, so parallel
+    test workers cannot collide), once per session: the folder with both files."""
+    source = tmp_path_factory.mktemp("source") / "cdp-connectors"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+        [sys.executable, "-m", "build", "--outdir", str(out), str(source)],
         capture_output=True,
         text=True,
         timeout=600,
