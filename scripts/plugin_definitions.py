@@ -95,13 +95,22 @@ def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def settings(about: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every setting of `--about`, the fields of NESTED objects as dotted settings."""
+    """Every setting of `--about`, the fields of NESTED objects as dotted settings (one the
+    plugin does not describe borrows the description of the top-level setting it overrides)."""
+    top = about["settings"]["properties"]
     found: list[dict[str, Any]] = []
-    for name, schema in about["settings"]["properties"].items():
-        if name in NESTED and schema.get("properties"):
-            found += [setting(f"{name}.{k}", s) for k, s in schema["properties"].items()]
-        else:
+    for name, schema in top.items():
+        if name not in NESTED or not schema.get("properties"):
             found.append(setting(name, schema))
+            continue
+        for inner, inner_schema in schema["properties"].items():
+            general = (top.get(inner) or {}).get("description")
+            if general and not inner_schema.get("description"):
+                inner_schema = {
+                    **inner_schema,
+                    "description": f"{label(name)} only: {general} (overrides `{inner}`)",
+                }
+            found.append(setting(f"{name}.{inner}", inner_schema))
     return found
 
 

@@ -84,7 +84,7 @@ def definition_path(root: Path, name: str) -> Path:
 def render_definition(root: Path, want: dict[str, Any]) -> str:
     kind = PLUGINS[want["name"]]["type"][:-1]
     path = definition_path(root, want["name"]).relative_to(root)
-    body = yaml.safe_dump(want, sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.safe_dump(want, sort_keys=False, allow_unicode=True, width=4096)
     return HEADER.format(name=want["name"], kind=kind, path=path) + body
 
 
