@@ -1,5 +1,6 @@
 """PrimeData emulator: `/pub/profiles/advanced-search`, `/pub/events/advanced-search`, and the
-control endpoints `/_sandbox/primedata/events` and `/_sandbox/primedata/profiles`.
+control endpoints `/_sandbox/primedata/events` (add events at any time) and
+`/_sandbox/primedata/profiles` (list profiles; change one's traits and `last_updated`).
 
 Strict to /work/shared/apis.md: `x-api-key` auth, 400 `invalid_request_error` /
 `validation_error`, 401 `authentication_error`, 404 `not_found`; events filtered by exclusive
@@ -214,8 +215,24 @@ class PrimeDataApi:
             return _invalid(f"Invalid request: {exc}").response()
         return Response(200, {"ids": ids})
 
+    def update_profile(self, request: Request) -> Response:
+        """`POST /_sandbox/primedata/profiles` `{"profile_id", "trait"?, "p_trait"?,
+        "last_updated"?}` -> `{"profile"}`: change a profile's traits, moving its
+        `last_updated` (default: now)."""
+        try:
+            body = request.json()
+            index = self.workspace.index_of(body.get("profile_id"))
+            if index is None:
+                return _not_found().response()
+            profile = self.workspace.update_profile(
+                index, body.get("trait"), body.get("p_trait"), body.get("last_updated")
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _invalid(f"Invalid request: {exc}").response()
+        return Response(200, {"profile": profile})
+
     def clear_events(self, request: Request) -> Response:
-        """`DELETE /_sandbox/primedata/events`: forget every added event."""
+        """`DELETE /_sandbox/primedata/events`: forget every added event and profile change."""
         self.workspace.clear_overlay()
         return Response(200, {"ok": True})
 
@@ -262,3 +279,4 @@ def register(app: App) -> None:
     app.route("POST", "/_sandbox/primedata/events", api.add_events)
     app.route("DELETE", "/_sandbox/primedata/events", api.clear_events)
     app.route("GET", "/_sandbox/primedata/profiles", api.list_profiles)
+    app.route("POST", "/_sandbox/primedata/profiles", api.update_profile)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -270,6 +271,12 @@ class SandboxServer(ThreadingHTTPServer):
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         super().__init__((host, port), _make_handler(app))
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer is normal (a killed run, a timeout): no traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipe, ConnectionReset...
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -16,6 +16,7 @@ import functools
 import json
 import random
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,7 @@ class Workspace:
         self._overlay: dict[int, list[Event]] = {}
         self._overlay_names: set[str] = set()
         self._overlay_count = 0
+        self._profile_overlay: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         size = cache_size or max(256, min(10_000, 400_000 // max(1, events_per_profile)))
         self._data = functools.lru_cache(maxsize=size)(self._generate)
@@ -196,12 +198,39 @@ class Workspace:
         return set(EVENT_NAMES) | self._overlay_names
 
     def raw_profile(self, i: int) -> dict[str, Any]:
-        """Profile `i`'s cached API object (shared: do not modify)."""
-        return self._data(i).profile
+        """Profile `i`'s API object, with any change made through `update_profile`
+        (shared: do not modify)."""
+        changed = self._profile_overlay.get(i)
+        return changed if changed is not None else self._data(i).profile
 
     def profile(self, i: int) -> dict[str, Any]:
         """Profile `i` as the profiles API's `data` (all sections; a copy)."""
-        return json.loads(json.dumps(self._data(i).profile))
+        return json.loads(json.dumps(self.raw_profile(i)))
+
+    def update_profile(
+        self,
+        i: int,
+        trait: dict[str, Any] | None = None,
+        p_trait: dict[str, Any] | None = None,
+        last_updated: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge `trait`/`p_trait` into profile `i` and move its `last_updated` (default: now,
+        in whole seconds; any other string is served as given, to play a broken upstream);
+        return the new profile. Raises ValueError on a malformed change."""
+        for name, section in (("trait", trait), ("p_trait", p_trait)):
+            if section is not None and not isinstance(section, dict):
+                raise ValueError(f"{name} must be an object")
+        if last_updated is None:
+            last_updated = format_ts(int(time.time()), ISO_Z)
+        elif not isinstance(last_updated, str):
+            raise ValueError("last_updated must be a string")
+        with self._lock:
+            profile = json.loads(json.dumps(self.raw_profile(i)))
+            profile["trait"].update(trait or {})
+            profile["p_trait"].update(p_trait or {})
+            profile["last_updated"] = last_updated
+            self._profile_overlay[i] = profile
+        return profile
 
     def select(
         self,
@@ -289,3 +318,4 @@ class Workspace:
         with self._lock:
             self._overlay.clear()
             self._overlay_names.clear()
+            self._profile_overlay.clear()

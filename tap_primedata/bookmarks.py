@@ -1,243 +1,228 @@
-"""Compact, resumable bookmarks of the `events` stream, kept in its state under `primedata`.
+"""Where each lookup's events resume, kept compact in the `events` stream state under `primedata`.
 
-No per-lookup SDK partitions (their linear search makes 100k lookups quadratic). Instead:
+A lookup's bookmark is the newest `time_stamp` emitted for it, with 32-bit fingerprints of the
+events emitted at exactly that time (timestamps tie). The next run reads from there, so an
+event that reaches PrimeData late, stamped before the previous run's start, is still read,
+exactly once. `lookback_window` also re-reads that much before each bookmark (duplicates
+allowed there, nowhere else). A lookup with no bookmark reads from `start_date`.
 
-- `generations`: lookups fully read up to a run's `end` (`until`); membership is a packed
-  set of 64-bit lookup ids (sorted, byte-planed, zlib, base64: ~6 bytes a lookup);
-- `partial`: per-lookup entries only for lookups read part of the way:
-  `{hex id: [time, [event ids at exactly that time]]}`, i.e. every event before `time`
-  and these at `time` were emitted;
-- `run` (only in STATE emitted mid-run): the running sync's `end` and the lookups it
-  finished; the next run folds it into `generations`, so an interrupted run loses nothing.
-
-`start` is exclusive and timestamps tie, so a resumed lookup asks from one second before
-its bookmark and drops what it already emitted (`Bookmark.keep`).
+State (version 2): `{"version": 2, "tables": [packed Table, ...]}`, oldest first, a lookup's
+newest row winning. A run adds rows only for lookups that emitted something; mid-run STATE
+reuses the text of the tables it started from and packs only what changed since, folding
+small tables together as they grow (sizes double, so packing work stays proportional to the
+changes). A finished run leaves one tight table. Version 1 states (per-run `generations`,
+`partial`, `run`) are read as they were written: a lookup resumes at the end of the run that
+read it, as release 1 did, and from then on at its newest event.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import logging
-import sys
 import zlib
 from array import array
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import repeat
 from typing import Any
 
 from tap_primedata import timestamps as ts
+from tap_primedata.packing import Table, unpack_ids
 
 STATE_KEY = "primedata"
-VERSION = 1
-MAX_GENERATIONS = 8
+VERSION = 2
+FREEZE_ROWS = 20_000  # changed lookups kept unpacked before they become a table of their own
 logger = logging.getLogger("tap-primedata")
 
 
-def pack_ids(ids: Iterable[int]) -> str:
-    """A set of unsigned 64-bit ints as compact text (order-independent, deterministic)."""
-    values = array("Q", sorted(ids))
-    if sys.byteorder == "little":
-        values.byteswap()
-    raw = values.tobytes()
-    planes = b"".join(raw[i::8] for i in range(8))  # high bytes of sorted ids compress well
-    return base64.b64encode(zlib.compress(planes, 6)).decode("ascii")
+class StateUnreadable(ValueError):
+    """The state given with `--state` cannot be read."""
 
 
-def unpack_ids(text: str) -> set[int]:
-    """The inverse of `pack_ids`."""
-    planes = zlib.decompress(base64.b64decode(text))
-    n = len(planes) // 8
-    raw = bytearray(len(planes))
-    for i in range(8):
-        raw[i::8] = planes[i * n : (i + 1) * n]
-    values = array("Q")
-    values.frombytes(bytes(raw))
-    if sys.byteorder == "little":
-        values.byteswap()
-    return set(values)
+def fingerprint(event_id: str) -> int:
+    """A stable 32-bit fingerprint of an event id."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode("utf-8"), digest_size=4).digest(), "big")
 
 
 @dataclass(frozen=True, slots=True)
 class Bookmark:
     """Where a lookup's events resume.
 
-    `ids is None`: nothing at or before `key` is wanted (an exclusive `start_date`).
-    Otherwise everything before `key`, and the events `ids` at `key`, were emitted.
+    `fps is None`: the `start_date` bound; events after `key` are wanted. Otherwise every event
+    before `key` and the events at `key` whose fingerprints are in `fps` were emitted; events
+    from `lookback` microseconds before `key` are read again.
     """
 
     key: int
-    text: str
-    ids: frozenset[str] | None = None
+    fps: frozenset[int] | None = None
+    lookback: int = 0
 
     def keep(self, key: int, event_id: str) -> bool:
-        """Whether an event at `key` with `event_id` is still to be emitted."""
+        """Whether an event at `key` with `event_id` is to be emitted."""
         if key > self.key:
             return True
-        return self.ids is not None and key == self.key and event_id not in self.ids
+        if self.fps is None:
+            return False
+        if key == self.key:
+            return fingerprint(event_id) not in self.fps
+        return self.lookback > 0 and key >= self.key - self.lookback
 
     def request_start(self) -> str:
         """The exclusive `start` to ask PrimeData for."""
-        if self.ids is None:
-            return self.text
-        moment = ts.from_key(self.key).replace(microsecond=0) - timedelta(seconds=1)
-        return ts.format_utc(moment)
+        if self.fps is None:
+            return ts.format_utc(ts.from_key(self.key))
+        moment = ts.from_key(self.key - self.lookback).replace(microsecond=0)
+        return ts.format_utc(moment - timedelta(seconds=1))
 
 
-class Progress:
-    """The newest emitted event time of one lookup in this run, with the ids at that time."""
+class _Segment:
+    """A table and, once known, its text (reused verbatim by every later STATE)."""
 
-    __slots__ = ("ids", "key", "text")
+    __slots__ = ("table", "text")
 
-    def __init__(self) -> None:
-        self.key = -(2**63)
-        self.text = ""
-        self.ids: set[str] = set()
+    def __init__(self, table: Table, text: str | None = None) -> None:
+        self.table, self.text = table, text
 
-    def advance(self, key: int, text: str, event_id: str) -> None:
-        """Record one emitted event (events arrive in ascending time)."""
-        if key > self.key:
-            self.key, self.text, self.ids = key, text, {event_id}
-        elif key == self.key:
-            self.ids.add(event_id)
-
-    def advance_batch(self, batch: list[tuple[int, dict]]) -> None:
-        """`advance` for a batch of `(key, record)` in ascending time, in one step."""
-        if not batch:
-            return
-        last = batch[-1][0]
-        if last < self.key:
-            return
-        ids = set() if last > self.key else self.ids
-        for key, record in reversed(batch):
-            if key != last:
-                break
-            ids.add(record["id"])
-        self.key, self.text, self.ids = last, batch[-1][1]["time_stamp"], ids
+    def packed(self) -> str:
+        if self.text is None:
+            self.text = self.table.pack()
+        return self.text
 
 
-@dataclass
-class Generation:
-    """Lookups fully read up to `until` (exclusive end of the run that read them)."""
-
-    until: str
-    ids: set[int]
-    packed: str | None = field(default=None, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        if self.packed is None:
-            self.packed = pack_ids(self.ids)
-        return {"until": self.until, "count": len(self.ids), "ids": self.packed}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Generation:
-        return cls(data["until"], unpack_ids(data["ids"]), data["ids"])
+def _uniform(ids: array, key: int) -> Table:
+    """A table giving every lookup of the sorted `ids` the same key and no fingerprint."""
+    table = Table()
+    table.ids = ids
+    table.keys = array("q", repeat(key, len(ids)))
+    table.offsets = array("I", repeat(0, len(ids) + 1))
+    return table
 
 
 class EventBookmarks:
-    """The `events` bookmarks of one run: what to read per lookup, and what to save."""
+    """The `events` bookmarks of one run: where each lookup resumes, and what to save."""
 
-    def __init__(self, stream_state: dict, start: str | None, end: str) -> None:
-        self.start = start
+    def __init__(
+        self, stream_state: dict, start: str | None, end: str, lookback_seconds: float = 0
+    ) -> None:
+        self.start_key = ts.to_key(ts.parse(start)) if start else None
         self.end = end
         self.end_key = ts.to_key(ts.parse(end))
-        self.generations: list[Generation] = []
-        self.partial: dict[int, Bookmark] = {}
-        self.run_done: set[int] = set()
-        self.active: dict[int, Progress] = {}
+        self.lookback = int(lookback_seconds * 1_000_000)
+        self.segments: list[_Segment] = []  # oldest first
+        self.fresh: dict[int, tuple[int, frozenset[int]]] = {}
+        self._loaded_unchanged = True
         self._load(stream_state.get(STATE_KEY))
 
     # loading ---------------------------------------------------------------------------
     def _load(self, raw: Any) -> None:
         if not raw:
             return
-        if not isinstance(raw, dict) or raw.get("version") != VERSION:
-            logger.warning("events state has an unknown format; starting from start_date")
-            return
-        self.generations = [Generation.from_json(g) for g in raw.get("generations") or []]
-        for hex_id, (text, ids) in (raw.get("partial") or {}).items():
-            self.partial[int(hex_id, 16)] = Bookmark(
-                ts.to_key(ts.parse(text)), text, frozenset(ids)
-            )
+        version = raw.get("version") if isinstance(raw, dict) else None
+        try:
+            if version == VERSION:
+                tables = raw["tables"]
+                if not isinstance(tables, list):
+                    raise TypeError("tables is not a list")
+                self.segments = [_Segment(Table.unpack(t), t) for t in tables]
+            elif version == 1:
+                self._load_release_1(raw)
+                self._loaded_unchanged = False
+            else:
+                raise StateUnreadable(
+                    f"the events bookmarks have an unknown format (version {version!r})"
+                )
+        except (KeyError, TypeError, ValueError, zlib.error) as exc:
+            if isinstance(exc, StateUnreadable):
+                raise
+            raise StateUnreadable(f"the events bookmarks are corrupt ({exc})") from None
+
+    def _load_release_1(self, raw: dict) -> None:
+        """Release 1: `generations` (newest first) of lookups read up to a run's end, `run`
+        (a run's finished lookups, newer), `partial` (lookups read part way, newest)."""
+
+        def key(text: str) -> int:
+            return ts.to_key(ts.parse(text))
+
+        for generation in reversed(raw.get("generations") or []):
+            ids = unpack_ids(generation["ids"])
+            self.segments.append(_Segment(_uniform(ids, key(generation["until"]))))
         run = raw.get("run")
         if run and run.get("ids"):
-            self._fold(Generation(run["end"], unpack_ids(run["ids"]), run["ids"]))
-
-    def _fold(self, newest: Generation) -> None:
-        """Put `newest` first, taking its lookups out of the older generations."""
-        if not newest.ids:
-            return
-        for generation in self.generations:
-            if not generation.ids.isdisjoint(newest.ids):
-                generation.ids -= newest.ids
-                generation.packed = None
-        self.generations = [newest] + [g for g in self.generations if g.ids]
-        while len(self.generations) > MAX_GENERATIONS:  # merge the two oldest, keeping the
-            older = self.generations.pop()  # earlier `until`: re-reads, never skips
-            last = self.generations[-1]
-            earliest = min((older, last), key=lambda g: ts.to_key(ts.parse(g.until)))
-            self.generations[-1] = Generation(earliest.until, last.ids | older.ids)
+            self.segments.append(_Segment(_uniform(unpack_ids(run["ids"]), key(run["end"]))))
+        partial = {
+            int(hex_id, 16): (key(text), frozenset(fingerprint(i) for i in ids))
+            for hex_id, (text, ids) in (raw.get("partial") or {}).items()
+        }
+        if partial:
+            self.segments.append(_Segment(Table.from_rows(partial)))
 
     # per lookup ------------------------------------------------------------------------
     def bookmark_for(self, lookup_id: int) -> Bookmark | None:
         """Where this lookup resumes (None: its whole history)."""
-        bookmark = self.partial.get(lookup_id)
-        if bookmark is not None:
-            return bookmark
-        for generation in self.generations:
-            if lookup_id in generation.ids:
-                return Bookmark(
-                    ts.to_key(ts.parse(generation.until)), generation.until, frozenset()
-                )
-        if self.start:
-            return Bookmark(ts.to_key(ts.parse(self.start)), self.start)
+        for segment in reversed(self.segments):
+            found = segment.table.find(lookup_id)
+            if found is not None:
+                return Bookmark(found[0], frozenset(found[1]), self.lookback)
+        if self.start_key is not None:
+            return Bookmark(self.start_key)
         return None
 
     def is_current(self, bookmark: Bookmark | None) -> bool:
         """Whether a lookup at `bookmark` has nothing to read before this run's end."""
-        return bookmark is not None and bookmark.key >= self.end_key
+        return bookmark is not None and bookmark.key - bookmark.lookback >= self.end_key
 
-    def progress(self, lookup_id: int) -> Progress:
-        """The live progress of a lookup being emitted (created on first use)."""
-        progress = self.active.get(lookup_id)
-        if progress is None:
-            progress = self.active[lookup_id] = Progress()
-        return progress
+    def advance(
+        self, lookup_id: int, bookmark: Bookmark | None, batch: list[tuple[int, dict]]
+    ) -> None:
+        """Record a batch of `(key, record)` just emitted for a lookup, in ascending time
+        (records re-read inside the lookback window may be older than the bookmark)."""
+        if not batch:
+            return
+        last = batch[-1][0]
+        previous = self.fresh.get(lookup_id)
+        if previous is None and bookmark is not None and bookmark.fps is not None:
+            previous = (bookmark.key, bookmark.fps)
+        if previous is not None and last < previous[0]:
+            return
+        at_last = {fingerprint(r["id"]) for k, r in reversed(batch) if k == last}
+        if previous is not None and last == previous[0]:
+            at_last |= previous[1]
+        self.fresh[lookup_id] = (last, frozenset(at_last))
 
-    def complete(self, lookup_id: int) -> None:
-        """A lookup was read to this run's end: it needs no entry of its own any more."""
-        self.run_done.add(lookup_id)
-        self.active.pop(lookup_id, None)
-        self.partial.pop(lookup_id, None)
-
-    def abandon(self, lookup_id: int) -> None:
-        """A lookup was skipped: keep what it emitted as a partial entry."""
-        progress = self.active.pop(lookup_id, None)
-        if progress is not None and progress.ids:
-            self.partial[lookup_id] = Bookmark(progress.key, progress.text, frozenset(progress.ids))
+    @property
+    def changed(self) -> int:
+        """Lookups whose bookmark moved since the last frozen table."""
+        return len(self.fresh)
 
     # saving ----------------------------------------------------------------------------
-    def _partial_json(self) -> dict[str, list]:
-        entries = {f"{k:016x}": [b.text, sorted(b.ids or ())] for k, b in self.partial.items()}
-        for lookup_id, progress in self.active.items():
-            if progress.ids:
-                entries[f"{lookup_id:016x}"] = [progress.text, sorted(progress.ids)]
-        return entries
+    def _freeze(self) -> None:
+        """Turn the changed lookups into a table; fold tables of similar size together."""
+        if not self.fresh:
+            return
+        self.segments.append(_Segment(Table.from_rows(self.fresh)))
+        self.fresh = {}
+        self._loaded_unchanged = False
+        while len(self.segments) >= 2 and 2 * len(self.segments[-1].table) >= len(
+            self.segments[-2].table
+        ):
+            newer, older = self.segments.pop(), self.segments.pop()
+            self.segments.append(_Segment(Table.merge([newer.table, older.table])))
 
     def checkpoint(self) -> dict[str, Any]:
         """The state to emit mid-run: covers exactly what was emitted so far."""
-        state: dict[str, Any] = {
-            "version": VERSION,
-            "generations": [g.to_json() for g in self.generations],
-            "partial": self._partial_json(),
-        }
-        if self.run_done:
-            state["run"] = {"end": self.end, "count": len(self.run_done),
-                            "ids": pack_ids(self.run_done)}  # fmt: skip
-        return state
+        if len(self.fresh) >= FREEZE_ROWS:
+            self._freeze()
+        tables = [segment.packed() for segment in self.segments]
+        if self.fresh:
+            tables.append(Table.from_rows(self.fresh).pack())
+        return {"version": VERSION, "tables": tables}
 
     def finish(self) -> dict[str, Any]:
-        """Fold this completed run into the generations; return the final state."""
-        self._fold(Generation(self.end, self.run_done))
-        self.run_done = set()
-        return self.checkpoint()
+        """The final state of a completed run: one table."""
+        if not self.fresh and self._loaded_unchanged and len(self.segments) <= 1:
+            return {"version": VERSION, "tables": [s.packed() for s in self.segments]}
+        self._freeze()
+        merged = Table.merge([s.table for s in reversed(self.segments)])
+        self.segments = [_Segment(merged, merged.pack(tight=True))] if len(merged) else []
+        self._loaded_unchanged = True
+        return {"version": VERSION, "tables": [s.packed() for s in self.segments]}

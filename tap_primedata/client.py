@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
@@ -29,8 +30,10 @@ from singer_sdk.streams import RESTStream
 
 from tap_primedata import timestamps as ts
 from tap_primedata.auth import primedata_authenticator
+from tap_primedata.bookmarks import STATE_KEY
 from tap_primedata.fanout import FanOut, Item
 from tap_primedata.lookups import Lookup, LookupSource
+from tap_primedata.progress import StreamProgress
 from tap_primedata.transport import (
     MAX_WAIT,
     RETRIABLE,
@@ -38,7 +41,10 @@ from tap_primedata.transport import (
     LookupSkipped,
     RunRequestCounter,
     RunStopped,
+    ServerFault,
     Tally,
+    WrongURL,
+    describe_failure,
     payload,
     retry_after,
 )
@@ -48,6 +54,31 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tap-primedata")
 _JSON = msgspec.json.Encoder(decimal_format="number")
+
+
+class Checkpoints:
+    """When to emit STATE mid-stream: after `state_interval_records` emitted records, or
+    `state_interval_seconds` after the first record not yet covered by a STATE."""
+
+    def __init__(self, stream: PrimeDataStream, state: Callable[[], dict]) -> None:
+        self.stream, self.state = stream, state
+        self.every_n = int(stream.config["state_interval_records"])
+        self.every_s = float(stream.config["state_interval_seconds"])
+        self.pending, self.last = 0, time.monotonic()
+
+    def count(self, records: int) -> None:
+        """`records` more were emitted."""
+        if not self.pending:
+            self.last = time.monotonic()
+        self.pending += records
+
+    def maybe(self) -> None:
+        """Emit STATE if enough was emitted, or long enough ago."""
+        if self.pending and (
+            self.pending >= self.every_n or time.monotonic() - self.last >= self.every_s
+        ):
+            self.stream.checkpoint(self.state())
+            self.pending = 0
 
 
 def _is_identity(stream_map: StreamMap) -> bool:
@@ -67,6 +98,18 @@ class PrimeDataStream(RESTStream):
         self._request_counter: RunRequestCounter | None = None
         self._prune: bool | None = None
         self._emitters: list[tuple[str, Callable[[dict], dict | None] | None]] | None = None
+        self._marks: Any = None
+        self._tally: Tally | None = None
+
+    def load_marks(self) -> Any:
+        """This run's bookmarks of the stream, read from its state once."""
+        raise NotImplementedError
+
+    def checkpoint(self, state: dict) -> None:
+        """Emit STATE now, with `state` as this stream's bookmarks."""
+        self.stream_state[STATE_KEY] = state  # one assignment: a signal sees old or new
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def get_http_request_counter(self) -> metrics.Counter:
         if self._request_counter is None:
@@ -115,15 +158,15 @@ class PrimeDataStream(RESTStream):
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout") or 60)
+        return float(self.config["request_timeout"])
 
     @property
     def max_concurrency(self) -> int:
-        return max(1, int(self.config.get("max_concurrency") or 8))
+        return int(self.config["max_concurrency"])
 
     @cached_property
     def naive_tz(self) -> Any:
-        return ts.make_timezone(self.config.get("naive_timezone") or "UTC")
+        return ts.make_timezone(self.config["naive_timezone"])
 
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
         """The SDK's stream log, minus its line per lookup that has no new events."""
@@ -179,7 +222,17 @@ class PrimeDataStream(RESTStream):
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if response.is_redirect:
+            where = response.headers.get("Location", "elsewhere")
+            raise WrongURL(
+                f"PrimeData answered HTTP {status} redirecting to {where} (not followed, the "
+                "API key stays here): check the `api_url` setting"
+            )
         if status < HTTPStatus.BAD_REQUEST:
+            try:
+                payload(response)
+            except ValueError as exc:  # a proxy's error page, a truncated answer: may pass
+                raise RetriableAPIError(f"HTTP {status} {exc} ({self.path})", response) from None
             return
         if status == HTTPStatus.UNAUTHORIZED:
             raise AuthenticationFailed(
@@ -210,12 +263,12 @@ class PrimeDataStream(RESTStream):
         )(func)
 
     def backoff_max_tries(self) -> int:
-        return max(1, int(self.config.get("max_tries") or 8))
+        return int(self.config["max_tries"])
 
     def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
         """Exponential backoff with jitter, or exactly the server's `Retry-After`."""
-        base = float(self.config.get("retry_base_delay") or 1.0)
-        cap = float(self.config.get("retry_max_delay") or 60.0)
+        base = float(self.config["retry_base_delay"])
+        cap = float(self.config["retry_max_delay"])
         attempt = 0
         exception = yield  # type: ignore[misc]
         while True:
@@ -229,6 +282,8 @@ class PrimeDataStream(RESTStream):
         return value  # jitter is in backoff_wait_generator; Retry-After is honoured as is
 
     def backoff_handler(self, details: Details) -> None:
+        if self._tally is not None:
+            self._tally.add("retries")
         exc = details.get("exception")
         response = getattr(exc, "response", None)
         cause = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
@@ -254,13 +309,33 @@ class PrimeDataStream(RESTStream):
         jobs: Iterable[Any],
         fetch: Callable[[Any], Iterator[list[Any]]],
         tally: Tally,
+        source: LookupSource,
     ) -> Iterator[Item[Any]]:
-        """Yield the items of `fetch(job)` for every job, lookups skipped and counted."""
+        """Yield the items of `fetch(job)` for every job, lookups skipped and counted, with
+        a progress line every `progress_seconds` and the stream's figures at its end."""
+        self._tally = tally
         counter = self.get_http_request_counter()
+        total, approximate = source.count()
+
+        def counts() -> dict[str, int]:
+            return {**tally.counts, "requests": counter.value}
+
+        progress = StreamProgress(
+            self.name,
+            float(self.config["progress_seconds"]),
+            counts,
+            total,
+            self.logger,
+            approximate=approximate,
+        ).start()
         try:
             yield from self._run(jobs, fetch, tally)
-        finally:
+        except BaseException:
+            progress.stop()
             counter.close()  # type: ignore[attr-defined]
+            raise
+        progress.finish()
+        counter.close()  # type: ignore[attr-defined]  # (resets its value: last)
 
     def _run(
         self,
@@ -270,15 +345,39 @@ class PrimeDataStream(RESTStream):
     ) -> Iterator[Item[Any]]:
         for item in FanOut(jobs, fetch, workers=self.max_concurrency, name=self.name):
             error = item.error
+            if item.done:
+                tally.add("lookups_done")
             if error is None:
                 yield item
             elif isinstance(error, LookupSkipped):
                 tally.add(f"skipped_{error.reason}")
                 lookup: Lookup = item.job.lookup
-                self.logger.warning("Skipping %s: %s", lookup.describe(), error)
+                if isinstance(error, ServerFault):
+                    self._tap.server_faults += 1  # type: ignore[attr-defined]
+                    self.logger.error(
+                        "Skipping %s: %s (%s); the run goes on and will exit non-zero",
+                        lookup.describe(), error, self.path,
+                    )  # fmt: skip
+                else:
+                    self.logger.warning("Skipping %s: %s", lookup.describe(), error)
                 yield Item(item.job, done=True, error=error)
-            elif isinstance(error, AuthenticationFailed):
+            elif isinstance(error, AuthenticationFailed | WrongURL):
                 raise RunStopped(str(error)) from None
+            elif item.job is None:  # the lookup source itself failed (the file, mid-run)
+                raise RunStopped(
+                    f"Cannot read the lookups ({type(error).__name__}: {error}): check "
+                    "`profiles_file`; the run stopped"
+                ) from None
+            elif isinstance(error, RETRIABLE):
+                raise RunStopped(
+                    f"Stopped at {item.job.lookup.describe()}: {describe_failure(error)} after "
+                    f"{self.backoff_max_tries()} tries ({self.path}); the run stopped, lookups "
+                    "not read yet are read by the next run"
+                ) from None
+            elif isinstance(error, FatalAPIError):
+                raise RunStopped(
+                    f"Stopped at {item.job.lookup.describe()}: {error}; the run stopped"
+                ) from None
             else:
                 raise error
 

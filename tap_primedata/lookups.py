@@ -91,18 +91,47 @@ class LookupSource:
         """Whether any lookup source is set."""
         return bool(self.profile_ids or self.identities or self.profiles_file)
 
+    def count(self) -> tuple[int | None, bool]:
+        """`(lookups of this shard, approximate)`, cheaply: the config's lookups exactly, a
+        `profiles_file` by its lines (shared by the shards: divided among them, approximately),
+        never holding the file in memory. `(None, False)` when the file cannot be read."""
+        exact = sum(1 for _ in self._in_shard(self._from_config()))
+        if not self.profiles_file:
+            return exact, False
+        lines, tail = 0, b"\n"
+        try:
+            with open(self.profiles_file, "rb") as file:
+                while chunk := file.read(1 << 20):
+                    lines += chunk.count(b"\n")
+                    tail = chunk[-1:]
+        except OSError:
+            return None, False
+        lines += tail != b"\n"
+        if self.shard_count == 1:
+            return exact + lines, False
+        return exact + round(lines / self.shard_count), True
+
     def in_shard(self, lookup: Lookup) -> bool:
         """Whether `lookup` belongs to this run's shard."""
         return lookup.id % self.shard_count == self.shard_index
 
-    def _all(self) -> Iterator[Lookup]:
+    def _from_config(self) -> Iterator[Lookup]:
         for profile_id in self.profile_ids:
             yield Lookup(profile_id)
         for name, values in self.identities.items():
             for value in values if isinstance(values, list) else [values]:
                 yield Lookup(value, name)
+
+    def _all(self) -> Iterator[Lookup]:
+        yield from self._from_config()
         if self.profiles_file:
             yield from self._read_file(Path(self.profiles_file))
+
+    def _in_shard(self, lookups: Iterator[Lookup]) -> Iterator[Lookup]:
+        shard_count, shard_index = self.shard_count, self.shard_index
+        for lookup in lookups:
+            if lookup.id % shard_count == shard_index:
+                yield lookup
 
     def _read_file(self, path: Path) -> Iterator[Lookup]:
         with path.open(encoding="utf-8") as lines:
@@ -116,7 +145,4 @@ class LookupSource:
                     logger.warning("profiles_file line %d skipped: %s", number, exc)
 
     def __iter__(self) -> Iterator[Lookup]:
-        shard_count, shard_index = self.shard_count, self.shard_index
-        for lookup in self._all():
-            if lookup.id % shard_count == shard_index:
-                yield lookup
+        return self._in_shard(self._all())

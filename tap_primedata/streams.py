@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 
 from tap_primedata import timestamps as ts
 from tap_primedata.bookmarks import STATE_KEY, Bookmark, EventBookmarks
-from tap_primedata.client import PrimeDataStream
+from tap_primedata.client import Checkpoints, PrimeDataStream
 from tap_primedata.lookups import Lookup, LookupSource
+from tap_primedata.profile_marks import ProfileMarks, request_fingerprint
 from tap_primedata.transport import CursorPaginator, LookupContext, Tally
 
 
@@ -37,12 +38,19 @@ def unique(source: Iterable[Lookup], tally: Tally) -> Iterator[Lookup]:
 
 
 class ProfilesStream(PrimeDataStream):
-    """One record per lookup: the profile's identities, traits and p-traits."""
+    """One record per lookup: the profile's identities, traits and p-traits.
+
+    Incremental on `last_updated`, compared as a value (see `profile_marks.py`): a run emits
+    the profiles whose lookup is new or whose `last_updated` changed. Catalog metadata
+    `replication-method: FULL_TABLE` emits every profile every run.
+    """
 
     name = "profiles"
     path = "/pub/profiles/advanced-search"
     primary_keys = ("profile_id",)
-    replication_key = None
+    replication_key = "last_updated"
+    is_sorted = False
+    STATE_MSG_FREQUENCY = 2**62  # STATE is emitted by `checkpoint`, at a bounded rate
     schema = th.PropertiesList(
         th.Property("profile_id", th.StringType, required=True),
         th.Property("last_updated", th.DateTimeType),
@@ -67,10 +75,29 @@ class ProfilesStream(PrimeDataStream):
     def get_new_paginator(self) -> None:
         return None
 
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        return None  # `last_updated` is compared per lookup, by value (profile_marks.py)
+
+    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
+        """Bookmarks are kept by `ProfileMarks`, not per record by the SDK."""
+
+    @property
+    def full_table(self) -> bool:
+        """Whether the catalog asks for every profile every run."""
+        return self.replication_method == REPLICATION_FULL_TABLE
+
+    def load_marks(self) -> ProfileMarks:
+        """This run's fingerprints, read from the state once (StateUnreadable when bad)."""
+        if self._marks is None:
+            self._marks = ProfileMarks(self.stream_state, request_fingerprint(self.config))
+        return self._marks
+
     def prepare_request_payload(self, context: Context | None, next_page_token: Any) -> dict:
         body = dict(context.job.lookup.request_fields())  # type: ignore[union-attr]
         if self.config.get("profile_types"):
             body["type"] = list(self.config["profile_types"])
+        if self.config.get("profile_properties"):
+            body["include"] = list(self.config["profile_properties"])
         return body
 
     def _fetch(self, job: Job) -> Iterator[list[dict]]:
@@ -84,7 +111,10 @@ class ProfilesStream(PrimeDataStream):
             try:
                 updated = ts.normalize(updated, self.naive_tz)
             except ValueError:
-                self.logger.warning("Unparseable last_updated %r kept as null", updated)
+                self.logger.warning(
+                    "Unparseable last_updated %r kept as null (the profile is sent every run)",
+                    updated,
+                )
                 updated = None
         identity = raw.get("identity")
         if isinstance(identity, dict):  # sections not asked for (`profile_types`) stay null
@@ -102,12 +132,21 @@ class ProfilesStream(PrimeDataStream):
         }
 
     def get_records(self, context: Context | None) -> Iterable[dict]:
+        marks, every_all = self.load_marks(), self.full_table
         tally, source = Tally(), self.lookup_source()
         jobs = (Job(lookup) for lookup in unique(source, tally))
-        for item in self.run_lookups(jobs, self._fetch, tally):
-            if item.batch:
-                tally.add("records", len(item.batch))
-                yield from item.batch
+        checkpoints = Checkpoints(self, marks.checkpoint)
+        for item in self.run_lookups(jobs, self._fetch, tally, source):
+            for record in item.batch or ():
+                if marks.changed(item.job.lookup.id, record["last_updated"]) or every_all:
+                    tally.add("records")
+                    yield record  # the SDK writes it before this generator resumes
+                    checkpoints.count(1)
+                else:
+                    tally.add("profiles_unchanged")
+            checkpoints.maybe()
+        self.stream_state[STATE_KEY] = marks.finish()
+        self.state_manager.is_flushed = False
         self.log_summary(tally, source)
 
 
@@ -119,7 +158,7 @@ class EventsStream(PrimeDataStream):
     primary_keys = ("id",)
     replication_key = "time_stamp"
     is_sorted = False  # sorted per profile, not across profiles
-    STATE_MSG_FREQUENCY = 2**62  # STATE is emitted by _checkpoint, at a bounded rate
+    STATE_MSG_FREQUENCY = 2**62  # STATE is emitted by `checkpoint`, at a bounded rate
     schema = th.PropertiesList(
         th.Property("id", th.StringType, required=True),
         th.Property("profile_id", th.StringType),
@@ -139,12 +178,20 @@ class EventsStream(PrimeDataStream):
     def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
         """Bookmarks are kept by `EventBookmarks`, not per record by the SDK."""
 
+    def load_marks(self) -> EventBookmarks:
+        """This run's bookmarks, read from the state once (StateUnreadable when bad)."""
+        if self._marks is None:
+            start, end = self._tap.window  # type: ignore[attr-defined]
+            lookback = float(self.config["lookback_window"])
+            self._marks = EventBookmarks(self.stream_state, start, end, lookback)
+        return self._marks
+
     def prepare_request_payload(self, context: Context | None, next_page_token: Any) -> dict:
         job: Job = context.job  # type: ignore[union-attr]
         body: dict[str, Any] = {
             **job.lookup.request_fields(),
             "sort": "asc",
-            "limit": int(self.config.get("page_size") or 100),
+            "limit": int(self.config["page_size"]),
             "end": self._tap.window[1],  # type: ignore[attr-defined]
         }
         if job.bookmark is not None:
@@ -160,6 +207,7 @@ class EventsStream(PrimeDataStream):
             bookmark = marks.bookmark_for(lookup.id)
             if marks.is_current(bookmark):
                 tally.add("lookups_up_to_date")
+                tally.add("lookups_done")
                 continue
             yield Job(lookup, bookmark)
 
@@ -167,7 +215,7 @@ class EventsStream(PrimeDataStream):
         """Runs on a worker thread: this lookup's new events, normalized, in batches."""
         tally: Tally = self._tally
         bookmark, end_key, tz = job.bookmark, self._marks.end_key, self.naive_tz
-        size = int(self.config.get("page_size") or 100)
+        size = int(self.config["page_size"])
         batch: list[tuple[int, dict]] = []
         for raw in self.request_records(LookupContext(job)):
             event_id = raw.get("id")
@@ -210,38 +258,22 @@ class EventsStream(PrimeDataStream):
             "properties": raw.get("properties") or {},
         }
 
-    def _checkpoint(self, state: dict) -> None:
-        self.stream_state[STATE_KEY] = state  # one assignment: a signal sees old or new
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
     def get_records(self, context: Context | None) -> Iterable[dict]:
-        start, end = self._tap.window  # type: ignore[attr-defined]
-        marks = self._marks = EventBookmarks(self.stream_state, start, end)
-        tally = self._tally = Tally()
+        marks = self.load_marks()
+        tally = Tally()
         source = self.lookup_source()
-        every_n = int(self.config.get("state_interval_records") or 10000)
-        every_s = float(self.config.get("state_interval_seconds") or 60)
-        self._checkpoint(marks.checkpoint())
-        pending, last = 0, time.monotonic()
-        for item in self.run_lookups(self._jobs(marks, source, tally), self._fetch, tally):
-            lookup_id = item.job.lookup.id
+        checkpoints = Checkpoints(self, marks.checkpoint)
+        jobs = self._jobs(marks, source, tally)
+        for item in self.run_lookups(jobs, self._fetch, tally, source):
             if item.batch:
                 for _, record in item.batch:
                     yield record  # the SDK writes it before this generator resumes
-                marks.progress(lookup_id).advance_batch(item.batch)
-                pending += len(item.batch)
+                marks.advance(item.job.lookup.id, item.job.bookmark, item.batch)
                 tally.add("records", len(item.batch))
-            if item.done:
-                if item.error is None:
-                    marks.complete(lookup_id)
-                    tally.add("lookups_read")
-                else:
-                    marks.abandon(lookup_id)
-                pending += 1
-            if pending >= every_n or (pending and time.monotonic() - last >= every_s):
-                self._checkpoint(marks.checkpoint())
-                pending, last = 0, time.monotonic()
+                checkpoints.count(len(item.batch))
+            if item.done and item.error is None:
+                tally.add("lookups_read")
+            checkpoints.maybe()
         self.stream_state[STATE_KEY] = marks.finish()
         self.state_manager.is_flushed = False
         self.log_summary(tally, source)

@@ -31,12 +31,36 @@ class AuthenticationFailed(FatalAPIError):
     """PrimeData answered 401: the API key is wrong; nothing else can work."""
 
 
+class WrongURL(FatalAPIError):
+    """PrimeData answered a redirect: `api_url` points at the wrong place (never followed)."""
+
+
 class LookupSkipped(FatalAPIError):
     """PrimeData refused one lookup (404, or 400 `validation_error`); the run goes on."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ServerFault(LookupSkipped):
+    """PrimeData misbehaved on one lookup (a cursor that repeats): skipped, the run fails."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short cause for a request that failed for good: refused, reset, timed out, HTTP 5xx."""
+    if isinstance(exc, RetriableAPIError):
+        return str(exc)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"timed out ({type(exc).__name__})"
+    text = str(exc)
+    if "refused" in text.lower():
+        return "connection refused"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the answer was cut off"
+    if isinstance(exc, ConnectionResetError | requests.exceptions.ConnectionError):
+        return "connection reset or closed by the server"
+    return type(exc).__name__
 
 
 class RunStopped(BaseException):
@@ -51,15 +75,21 @@ def payload(response: requests.Response) -> Any:
             cached = _DECODER.decode(response.content)
         except msgspec.DecodeError as exc:
             raise ValueError(f"response is not JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("response is not JSON: nested too deeply") from None
         response._primedata_json = cached  # type: ignore[attr-defined]
     return cached
 
 
 class CursorPaginator(BaseAPIPaginator[str | None]):
-    """Follows the top-level `cursor: {has_more, next}`; a missing cursor is the last page."""
+    """Follows the top-level `cursor: {has_more, next}`; a missing cursor is the last page.
+
+    A cursor seen before on the same lookup would loop forever: the lookup is skipped.
+    """
 
     def __init__(self) -> None:
         super().__init__(None)
+        self._seen: set[str] = set()
 
     @staticmethod
     def _cursor(response: requests.Response) -> dict:
@@ -72,7 +102,14 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         return bool(cursor.get("has_more")) and bool(cursor.get("next"))
 
     def get_next(self, response: requests.Response) -> str | None:
-        return self._cursor(response).get("next") or None
+        cursor = self._cursor(response).get("next") or None
+        if cursor is not None:
+            key = str(cursor)
+            if key in self._seen:
+                msg = f"PrimeData repeated a pagination cursor after {len(self._seen)} page(s)"
+                raise ServerFault("cursor_loop", msg)
+            self._seen.add(key)
+        return cursor
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         return self.has_more(response)
@@ -102,13 +139,22 @@ class Tally:
             self.counts[key] += n
 
 
+class NoRedirectSession(requests.Session):
+    """A session that never follows a redirect: the API key must not go to another host."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["allow_redirects"] = False
+        return super().send(request, **kwargs)
+
+
 def build_session(pool_size: int, url: str) -> requests.Session:
     """One session whose connection pool fits `pool_size` concurrent requests.
 
     Proxy and CA-bundle settings from the environment are resolved once for `url`
     instead of on every request (requests re-reads the environment per call otherwise).
+    Redirects are never followed (`NoRedirectSession`).
     """
-    session = requests.Session()
+    session = NoRedirectSession()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, pool_size), max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -127,6 +173,15 @@ class RunRequestCounter(metrics.Counter):
     is 100k log lines. This counter ignores the per-lookup context and exits, logs every
     `log_interval` seconds as usual, and once more at `close()`.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+
+    def increment(self, value: int = 1) -> None:
+        """Count requests from many worker threads at once."""
+        with self._lock:
+            super().increment(value)
 
     def with_context(self, value: Any) -> None:
         pass

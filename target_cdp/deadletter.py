@@ -1,13 +1,18 @@
-"""The dead-letter file: one JSON line per rejected record, written at once, secrets masked."""
+"""The dead-letter file: one JSON line per rejected record, written at once, secrets masked.
+
+Lines are written whole or not at all: a write that fails (disk full, file unwritable)
+is cut back to the last complete line and raises `DeadLetterUnwritable`, naming the setting.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from target_cdp.redact import REDACTOR, Redactor
 
@@ -23,6 +28,10 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+class DeadLetterUnwritable(Exception):
+    """The dead-letter file cannot be written: the run must stop (nothing may be lost)."""
+
+
 class DeadLetters:
     """Appends rejected records to `path` (opened on the first rejection), thread-safe."""
 
@@ -31,7 +40,7 @@ class DeadLetters:
         self.redactor = redactor
         self.count = 0
         self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._file: Any = None  # an unbuffered binary file: a failed write is undone whole
 
     def write(
         self,
@@ -63,15 +72,36 @@ class DeadLetters:
         ]
         if not lines:
             return 0
+        data = "".join(lines).encode("utf-8")
         with self._lock:
-            if self._file is None:
-                if self.path.parent != Path():
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.writelines(lines)
-            self._file.flush()
+            try:
+                self._append(data)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                msg = (
+                    f"cannot write the dead-letter file {self.path} ({reason}): "
+                    "check the `dead_letter_path` setting and the disk"
+                )
+                raise DeadLetterUnwritable(msg) from None
             self.count += len(lines)
         return len(lines)
+
+    def _append(self, data: bytes) -> None:
+        """Append `data` whole; on failure cut the file back to where it was."""
+        if self._file is None:
+            if self.path.parent != Path():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        start = self._file.seek(0, 2)
+        try:
+            view = memoryview(data)
+            while view:
+                written = self._file.write(view)
+                view = view[written:]
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._file.truncate(start)
+            raise
 
     def close(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from target_cdp.deadletter import DeadLetters
+from target_cdp.deadletter import DeadLetters, DeadLetterUnwritable
 from target_cdp.routes import Route
 from target_cdp.sender import (
     Aborted,
@@ -91,7 +91,9 @@ class Lane(threading.Thread):
                 continue
             try:
                 self.pipeline.process(*job)
-            except Exception as exc:  # e.g. the dead-letter file cannot be written
+            except StopDelivery as exc:  # e.g. the dead-letter file cannot be written
+                self.pipeline.stop(exc)
+            except Exception as exc:
                 self.pipeline.logger.error("%s: delivery failed", self.name, exc_info=exc)
                 self.pipeline.stop(StopDelivery(f"delivery failed: {type(exc).__name__}: {exc}"))
 
@@ -153,7 +155,7 @@ class Pipeline:
             except RecordError as exc:
                 self.reject(rt, [record], exc.code, exc.message)
                 continue
-            except ConfigError:
+            except (ConfigError, RecursionError):  # a setting, or input nested too deeply
                 raise
             except Exception as exc:  # a vendor bug: keep going, but show it once
                 self._internal_error(rt, [record], exc)
@@ -249,7 +251,12 @@ class Pipeline:
 
     def reject(self, rt: RouteRuntime, records: list[dict], code: Any, message: str) -> None:
         route = rt.route
-        self.dead.write(route.stream, route.destination, route.type, records, code, message)
+        try:
+            self.dead.write(route.stream, route.destination, route.type, records, code, message)
+        except DeadLetterUnwritable as exc:  # neither delivered nor recorded: stop the run
+            stop = StopDelivery(str(exc))
+            self.stop(stop)
+            raise stop from None
         rt.stats.add(rejected=len(records))
 
     def _internal_error(self, rt: RouteRuntime, records: list[dict], exc: Exception) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from target_cdp.deadletter import dumps, utc_now
 from target_cdp.redact import MASK, REDACTOR, Redactor
-from target_cdp.vendors.base import Call
+from target_cdp.vendors.base import Call, ConfigError
 
 _SECRET_WORDS = ("secret", "key", "token", "password", "sign")
 
@@ -35,9 +35,13 @@ class DryRun:
         self.redactor = redactor
         self.count = 0
         self._lock = threading.Lock()
-        if self.path.parent != Path():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = self.path.open("w", encoding="utf-8")
+        try:
+            if self.path.parent != Path():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(f"`dry_run_path`: cannot write {self.path} ({reason})") from None
 
     def write(self, destination: str, route: str, call: Call, headers: dict[str, str]) -> None:
         """Record one request exactly as it would go out, minus its secrets."""

@@ -28,6 +28,9 @@ class LineReader(GenericSingerReader[str]):
         except msgspec.DecodeError as exc:
             msg = f"line {self.line_number}: not valid JSON ({exc})"
             raise InvalidInputLine(msg) from None
+        except RecursionError:
+            msg = f"line {self.line_number}: JSON nested too deeply: treated as malformed input"
+            raise InvalidInputLine(msg) from None
         if not isinstance(message, dict):
             msg = f"line {self.line_number}: a Singer message must be a JSON object"
             raise InvalidInputLine(msg)

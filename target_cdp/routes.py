@@ -8,6 +8,8 @@ from functools import cached_property
 from typing import Any
 
 _MISSING = object()
+COMMON_KEYS = frozenset({"stream", "destination", "type", "fields", "diff"})
+"""Route keys every destination takes; each vendor declares its own (`route_options`)."""
 
 
 def dotted_get(record: Mapping[str, Any], path: str, default: Any = None) -> Any:
@@ -57,6 +59,7 @@ class Route:
     time_property: str | None = None
     identity_property: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # any other route keys
+    given: frozenset[str] = field(default=frozenset(), compare=False)  # keys the entry had
 
     @property
     def label(self) -> str:
@@ -65,10 +68,11 @@ class Route:
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any]) -> Route:
-        known = {f for f in cls.__dataclass_fields__ if f != "options"}
+        known = {f for f in cls.__dataclass_fields__ if f not in ("options", "given")}
         return cls(
             **{k: v for k, v in entry.items() if k in known},
             options={k: v for k, v in entry.items() if k not in known},
+            given=frozenset(entry),
         )
 
     @cached_property

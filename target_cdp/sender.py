@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import os
 import threading
@@ -15,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from target_cdp.dryrun import DryRun
-from target_cdp.redact import REDACTOR, Redactor
+from target_cdp.redact import MASK, REDACTOR, Redactor
 from target_cdp.settings import Throttle
 from target_cdp.summary import RouteStats
 from target_cdp.vendors.base import Answer, Call, Destination, Outcome
@@ -77,6 +78,16 @@ def retry_after_header(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _mask_headers(answer: Answer, values: list[str]) -> Answer:
+    """`answer` without the values of this attempt's sensitive headers (a fresh signature is
+    no registered secret, yet an answer echoing the request headers would show it)."""
+    message = answer.message
+    for value in values:
+        if len(value) >= 4 and value in message:
+            message = message.replace(value, MASK)
+    return answer if message == answer.message else dataclasses.replace(answer, message=message)
+
+
 class Sender:
     """Sends the calls of one destination; shared by all its lanes."""
 
@@ -130,7 +141,14 @@ class Sender:
         """An OK or REJECTED answer; raises `CredentialsRefused`, `RetriesExhausted`, `Aborted`."""
         if self.dry_run is not None:
             headers = {**call.headers, **self.dest.sign(call)}
-            self.dry_run.write(self.dest.name, route, call, headers)
+            try:
+                self.dry_run.write(self.dest.name, route, call, headers)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                path = self.dry_run.path
+                raise StopDelivery(
+                    f"cannot write the dry-run file {path} ({reason}): check `dry_run_path`"
+                ) from None
             stats.add(requests=1)
             return Answer(Outcome.OK, data=call.dry_run_reply)
         delays = backoff.expo(base=2, factor=0.5, max_value=self.max_wait)
@@ -183,6 +201,9 @@ class Sender:
         except msgspec.DecodeError:
             body = response.text
         answer = self.dest.classify(response.status_code, body, response.headers)
+        answer = _mask_headers(
+            answer, [headers[h] for h in call.sensitive_headers if headers.get(h)]
+        )
         if answer.outcome is Outcome.RETRY and answer.retry_after is None:
             after = retry_after_header(response.headers)
             if after is not None:

@@ -12,6 +12,7 @@ from singer_sdk import typing as th
 from target_cdp.vendors.base import Destination
 
 DEFAULT_MAX_CONCURRENCY = 4
+MAX_CONCURRENCY = 64  # one thread per lane: more would exhaust threads, not speed a vendor up
 DEFAULTS: dict[str, Any] = {
     "unmapped_streams": "ignore",
     "dead_letter_path": "target-cdp-rejected.jsonl",
@@ -48,12 +49,12 @@ _ROUTE = th.ObjectType(
 _PER_DESTINATION = th.PropertiesList(
     th.Property(
         "max_concurrency",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=MAX_CONCURRENCY),
         description="Parallel requests to this destination (overrides the top-level value)",
     ),
     th.Property(
         "requests_per_second",
-        th.NumberType,
+        th.NumberType(exclusive_minimum=0),
         description="Most requests a second to this destination (overrides the top-level value)",
     ),
 )
@@ -81,33 +82,42 @@ GENERIC = th.PropertiesList(
     th.Property("dry_run_path", th.StringType, default=DEFAULTS["dry_run_path"]),
     th.Property(
         "max_concurrency",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=MAX_CONCURRENCY),
         default=DEFAULT_MAX_CONCURRENCY,
         description="Parallel requests per destination (records with one key stay in order)",
     ),
-    th.Property("requests_per_second", th.NumberType, description="Rate limit per destination"),
+    th.Property(
+        "requests_per_second",
+        th.NumberType(exclusive_minimum=0),
+        description="Rate limit per destination",
+    ),
     th.Property(
         "max_tries",
         th.IntegerType(minimum=1),
         default=DEFAULTS["max_tries"],
         description="Attempts per request before its records are dead-lettered",
     ),
-    th.Property("request_timeout", th.NumberType, default=DEFAULTS["request_timeout"]),
+    th.Property(
+        "request_timeout",
+        th.NumberType(exclusive_minimum=0),
+        default=DEFAULTS["request_timeout"],
+        description="Seconds before a request times out (then it is retried)",
+    ),
     th.Property(
         "max_retry_wait",
-        th.NumberType,
+        th.NumberType(minimum=0),
         default=DEFAULTS["max_retry_wait"],
         description="Longest single wait between attempts, in seconds",
     ),
     th.Property(
         "state_flush_seconds",
-        th.NumberType,
+        th.NumberType(minimum=0),
         default=DEFAULTS["state_flush_seconds"],
         description="A STATE message flushes partial batches when this long since the last flush",
     ),
     th.Property(
         "progress_seconds",
-        th.NumberType,
+        th.NumberType(minimum=0),
         default=DEFAULTS["progress_seconds"],
         description="Seconds between progress log lines (0: none)",
     ),
@@ -123,8 +133,8 @@ def build_config_schema(destinations: Mapping[str, type[Destination]]) -> dict[s
     for name, cls in destinations.items():
         obj = copy.deepcopy(cls.settings_schema.to_dict())
         props = obj.setdefault("properties", {})
-        for key, value in extra.items():
-            props.setdefault(key, value)
+        for key, value in extra.items():  # the generic bounds, the vendor's own defaults
+            props[key] = {**value, **props.get(key, {})}
         obj.setdefault("description", f"{name} settings")
         vendors[name] = obj
     schema["properties"] = {**vendors, **schema["properties"]}

@@ -120,5 +120,19 @@ class CDPSink(Sink):
     def process_record(self, record: dict, context: dict) -> None:
         """Unused: `TargetCDP` calls `accept` directly."""
 
+    def read_batch_files(
+        self, encoding: t.Any, files: t.Sequence[str], on_records: t.Callable[[list], None]
+    ) -> None:
+        """Read BATCH files with the SDK (`process_batch_files`); records go to `on_records`."""
+        self._on_batch_records = on_records
+        try:
+            self.process_batch_files(encoding, files)
+        finally:
+            self._on_batch_records = None
+
     def process_batch(self, context: dict) -> None:
-        """Nothing to drain: records are delivered by the route lanes."""
+        """Records of a BATCH file go to `read_batch_files`'s callback; nothing else to drain
+        (records are delivered by the route lanes)."""
+        on_records = getattr(self, "_on_batch_records", None)
+        if on_records is not None and "records" in context:
+            on_records(context["records"])

@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from singer_sdk import Target
 from singer_sdk.exceptions import (
+    ConfigValidationError,
     InvalidJSONSchema,
     MissingKeyPropertiesError,
     RecordsWithoutSchemaException,
@@ -22,6 +23,8 @@ from singer_sdk.exceptions import (
 from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from cdp_common.config_errors import exit_on_config_error, validate_config
+from target_cdp.batchfiles import consume_batch
 from target_cdp.deadletter import DeadLetters
 from target_cdp.delivery import Lane, Pipeline, RouteRuntime, StopDelivery
 from target_cdp.dryrun import DryRun
@@ -38,6 +41,7 @@ from target_cdp.vendors.base import ConfigError, Destination
 
 INPUT_ERRORS = (
     InvalidInputLine,
+    RecursionError,
     RecordsWithoutSchemaException,
     MissingKeyPropertiesError,
     InvalidJSONSchema,
@@ -86,9 +90,12 @@ class TargetCDP(Target):
 
     # setup --------------------------------------------------------------------------------
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        REDACTOR.add(secret_values(self._config, self.destinations))
+        """The SDK's validation, with JSON-string objects parsed and secrets never echoed."""
         install()
-        return super()._validate_config(raise_errors=raise_errors)
+        REDACTOR.add(secret_values(self._config, self.destinations))
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        return validate_config(self._config, schema, raise_errors=raise_errors)
 
     def _build_delivery(self) -> None:
         cfg = self.config
@@ -191,12 +198,33 @@ class TargetCDP(Target):
 
     def _process_state_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
-        self.tracker.checkpoint(message_dict["value"])
+        value = message_dict["value"]
+        if not isinstance(value, dict):
+            msg = (
+                f"line {self.line_number}: a STATE message's value must be a JSON object, "
+                f"not {type(value).__name__}"
+            )
+            raise InvalidInputLine(msg)
+        self.tracker.checkpoint(value)
         self.pipeline.on_state()
 
     def _process_batch_message(self, message_dict: dict) -> None:
-        msg = f"line {self.line_number}: BATCH messages are not supported by target-cdp"
-        raise InvalidInputLine(msg)
+        """A BATCH message: its files (read by the SDK) are processed as RECORD messages."""
+        line = self.line_number
+        stream = message_dict.get("stream")
+        if self.mapper.stream_maps.get(stream) is None:
+            msg = f"line {line}: a BATCH for stream '{stream}' came before its SCHEMA"
+            raise RecordsWithoutSchemaException(msg)
+        maps = self.mapper.stream_maps[stream]
+        sink = next((self._sinks_active[m.stream_alias] for m in maps
+                     if m.stream_alias in self._sinks_active), None)  # fmt: skip
+        if sink is None:  # every map of the stream drops it
+            return
+
+        def on_record(record: dict) -> None:
+            self._process_record_message({"type": "RECORD", "stream": stream, "record": record})
+
+        consume_batch(message_dict, line, t.cast(CDPSink, sink), on_record)
 
     # end of run ---------------------------------------------------------------------------
     def process_endofpipe(self) -> None:
@@ -228,7 +256,12 @@ class TargetCDP(Target):
         path = setting(self.config, "summary_path")
         if path:
             extra = {"dead_letter_path": str(self.dead.path), "dry_run": self.dry_run is not None}
-            write_json(path, routes, dict(self.ignored), status, extra)
+            try:
+                write_json(path, routes, dict(self.ignored), status, extra)
+            except OSError as exc:
+                self.exit_code = self.exit_code or 1
+                reason = exc.strerror or type(exc).__name__
+                self.logger.error("Cannot write %s (%s): check `summary_path`", path, reason)
         self.logger.info(
             "%s", summary_line(routes, dict(self.ignored), status, self.dry_run is not None)
         )
@@ -239,6 +272,8 @@ class TargetCDP(Target):
     def fail_input(self, exc: BaseException) -> None:
         """Malformed input: one line, then deliver what was read and finish."""
         text = str(exc.args[0]) if exc.args else type(exc).__name__
+        if isinstance(exc, RecursionError):
+            text = "JSON nested too deeply to process: treated as malformed input"
         if isinstance(exc, Terminated):
             self.input_error = text
             self.logger.error("Stopping: %s; delivering what was read", text)
@@ -273,6 +308,8 @@ class TargetCDP(Target):
         except ConfigError as exc:
             cls.logger.error("Configuration error: %s", REDACTOR(str(exc)))
             sys.exit(2)
+        except ConfigValidationError as exc:
+            exit_on_config_error(cls.logger, exc)
         try:
             target.listen(file_input)
         except (*INPUT_ERRORS, UnmappedStream, Terminated) as exc:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from singer_sdk import typing as th
 
-from target_cdp.routes import Route
+from target_cdp.routes import COMMON_KEYS, Route
 
 
 class Outcome(enum.Enum):
@@ -95,6 +95,7 @@ class Destination:
     name: ClassVar[str]  # the settings key and route `destination` value: "dmartech"
     route_types: ClassVar[frozenset[str]]
     secret_settings: ClassVar[frozenset[str]] = frozenset()  # setting names holding secrets
+    route_options: ClassVar[frozenset[str]] = frozenset()  # route keys beyond `COMMON_KEYS`
     # this vendor's settings object (secret=True on secrets)
     settings_schema: ClassVar[th.ObjectType]
 
@@ -112,6 +113,13 @@ class Destination:
             raise ConfigError(
                 f"mappings: route for stream '{route.stream}' has type '{route.type}'; "
                 f"{self.name} supports {sorted(self.route_types)}"
+            )
+        allowed = COMMON_KEYS | self.route_options
+        unknown = sorted(route.given - allowed)
+        if unknown:
+            raise ConfigError(
+                f"mappings: route '{route.label}' has an unknown key '{unknown[0]}' "
+                f"({self.name} routes take: {', '.join(sorted(allowed))})"
             )
 
     def prepare(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> Any:

@@ -52,6 +52,15 @@ class Dmartech(Destination):
     name = "dmartech"
     route_types = frozenset({"user", "user_delete", "event"})
     secret_settings = frozenset({"secret"})
+    route_options = frozenset(
+        {
+            "event_name",
+            "event_name_property",
+            "event_id_property",
+            "create_time_property",
+            "delete_missing",
+        }
+    )
     settings_schema = th.ObjectType(
         th.Property(
             "api_url",

@@ -4,11 +4,18 @@ Every batch first resolves its identities to euids with `POST /v1/user/register`
 100 values a call). A `user` then costs one `/v1/user/contact` call (contact fields, as
 strings) and one `/v1/user/property` call (the rest, type `set`); a batch of events is one
 `/v1/event/report` call. Empty values are dropped, never sent (the vendor refuses them).
+
+Code 0 means "success or partial success" (the return-parameter tables of every MA page), but
+EngageLab documents no shape for the failed part: its "all failed" example is the same
+`{"code": 0, "message": "success"}`. So a code-0 answer carrying anything beyond that (another
+message, unexpected keys, `data` where none is expected) is logged as one warning with the
+answer; its records still count as delivered, as nothing says which of them failed.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +45,34 @@ CONTACT_KEYS = ("mobile_phone", "email", "whatsapp", "line", "registration_id", 
 CREDENTIALS_SETTING = "engagelab.api_key, engagelab.api_secret"
 CREDENTIAL_CODES = frozenset({40050, 50031, 50034, 50074})
 REJECTED_CODES = frozenset({40007, 55004, 55101, 55102, 55103, 55105, 55106, 55107, 55108})
+SUCCESS_KEYS = frozenset({"code", "message", "traceId", "trace_id", "request_id"})
+SUCCESS_MESSAGES = frozenset({"", "success", "ok"})
+_SHOWN = 1000  # characters of an answer shown in a warning
+
+logger = logging.getLogger("target-cdp")
+
+
+def beyond_success(body: Any, expects_data: bool) -> bool:
+    """Whether a code-0 answer says more than plain success (a possible partial success)."""
+    if not isinstance(body, dict):
+        return False
+    extra = set(body) - SUCCESS_KEYS
+    if expects_data or body.get("data") in (None, "", [], {}):
+        extra.discard("data")
+    message = str(body.get("message") or "").strip().lower()
+    return bool(extra) or message not in SUCCESS_MESSAGES
+
+
+def warn_beyond_success(label: str, answer: Answer, expects_data: bool = False) -> None:
+    """One warning with the answer when a success may have been a partial success."""
+    if answer.outcome is Outcome.OK and beyond_success(answer.data, expects_data):
+        shown = convert.dumps(answer.data).decode("utf-8", "replace")[:_SHOWN]
+        logger.warning(
+            "engagelab %s: code 0 (success or partial success) carries more than success; "
+            "EngageLab documents no shape for failed items, so the batch counts as delivered: %s",
+            label,
+            shown,
+        )
 
 
 @dataclass
@@ -63,6 +98,15 @@ class EngageLab(Destination):
     name = "engagelab"
     route_types = frozenset({"user", "event"})
     secret_settings = frozenset({"api_key", "api_secret"})
+    route_options = frozenset(
+        {
+            "event_name",
+            "event_name_property",
+            "event_id_property",
+            "time_property",
+            "identity_property",
+        }
+    )
     settings_schema = th.ObjectType(
         th.Property("base_url", th.StringType, default=DEFAULT_BASE_URL),
         th.Property("api_key", th.StringType, secret=True, description="API data source key"),
@@ -184,7 +228,7 @@ class EngageLab(Destination):
         body = {"identity_name": self.identity_name, "identity_values": values}
         fake = {  # in dry run, made-up euids let the later calls be written out too
             "code": 0,
-            "message": "dry run",
+            "message": "success",  # dry run: no answer to report on
             "data": [{"identity_value": v, "euid": n} for n, v in enumerate(values, 1)],
         }
         return self.call("/v1/user/register", body, "register", dry_run_reply=fake)
@@ -209,6 +253,7 @@ class EngageLab(Destination):
             answer = send(self.call("/v1/event/report", {"data": reportable}, "event_report"))
             if answer.outcome is Outcome.REJECTED:
                 raise Refused(answer)
+            warn_beyond_success("event_report", answer)
         return rejections
 
     def _euids(self, items: list[Any], send: Send) -> dict[str, int]:
@@ -219,6 +264,7 @@ class EngageLab(Destination):
             answer = send(self._register(identities[start : start + MAX_IDENTITIES]))
             if answer.outcome is Outcome.REJECTED:
                 raise Refused(answer)
+            warn_beyond_success("register", answer, expects_data=True)
             data = answer.data.get("data") if isinstance(answer.data, dict) else answer.data
             for entry in data if isinstance(data, list) else []:
                 if isinstance(entry, dict) and entry.get("euid") not in (None, ""):
@@ -238,6 +284,7 @@ class EngageLab(Destination):
             answer = send(call)
             if answer.outcome is Outcome.REJECTED:
                 return answer
+            warn_beyond_success(call.label, answer)
         return None
 
     def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:

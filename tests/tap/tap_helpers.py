@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class Output:
     messages: list[dict]
     stderr: str = ""
     returncode: int = 0
+    stdout: str = ""
     _records: dict[str, list[dict]] = field(default_factory=dict)
 
     def records(self, stream: str) -> list[dict]:
@@ -94,8 +96,10 @@ def run_tap(config: dict, state: dict | None = None, streams: tuple[str, ...] = 
     return Output([json.loads(line) for line in text.splitlines() if line], err.getvalue())
 
 
-def run_cli(config: dict, tmp_path: Path, state: dict | None = None) -> Output:
-    """Run `tap-primedata` in a subprocess (real CLI, real logging)."""
+def run_cli(
+    config: dict, tmp_path: Path, state: dict | None = None, extra: Sequence[str] = ()
+) -> Output:
+    """Run `tap-primedata` in a subprocess (real CLI, real logging), with `extra` arguments."""
     config_path = tmp_path / "tap-config.json"
     config_path.write_text(json.dumps(config))
     command = [sys.executable, "-m", "tap_primedata", "--config", str(config_path)]
@@ -103,9 +107,10 @@ def run_cli(config: dict, tmp_path: Path, state: dict | None = None) -> Output:
         state_path = tmp_path / "tap-state.json"
         state_path.write_text(json.dumps(state))
         command += ["--state", str(state_path)]
+    command += list(extra)
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
-    messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return Output(messages, done.stderr, done.returncode)
+    messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"')]
+    return Output(messages, done.stderr, done.returncode, done.stdout)
 
 
 def normalized(event: dict) -> dict:

@@ -1,117 +1,191 @@
-"""The compact events state: packing, bookmarks, folding runs, size at scale."""
+"""The compact state: packed tables and sets, event bookmarks, profile fingerprints."""
 
 from __future__ import annotations
 
 import json
 import random
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tap_primedata import timestamps as ts
 from tap_primedata.bookmarks import (
-    MAX_GENERATIONS,
+    FREEZE_ROWS,
     STATE_KEY,
     Bookmark,
     EventBookmarks,
-    pack_ids,
-    unpack_ids,
+    StateUnreadable,
+    fingerprint,
 )
+from tap_primedata.packing import Table, pack_ids, unpack_ids
+from tap_primedata.profile_marks import ProfileMarks
 
-END1, END2 = "2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z"
-
-
-@given(st.sets(st.integers(min_value=0, max_value=2**64 - 1), max_size=300))
-def test_pack_roundtrip(ids):
-    packed = pack_ids(ids)
-    assert unpack_ids(packed) == ids
-    assert pack_ids(list(ids)[::-1]) == packed  # order-independent
-
-
-def test_membership_costs_under_nine_bytes_a_lookup():
-    rng = random.Random(1)
-    ids = {rng.getrandbits(64) for _ in range(100_000)}
-    packed = pack_ids(ids)
-    assert len(packed) < 9 * len(ids)
-    assert unpack_ids(packed) == ids
+END = "2025-02-01T00:00:00Z"
+u64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 
 def key(text: str) -> int:
     return ts.to_key(ts.parse(text))
 
 
-def test_bookmark_keep_and_start():
-    at = "2025-01-01T10:00:05Z"
-    inclusive = Bookmark(key(at), at, frozenset({"a"}))
-    assert inclusive.request_start() == "2025-01-01T10:00:04Z"
-    assert not inclusive.keep(key("2025-01-01T10:00:04Z"), "x")
-    assert not inclusive.keep(key(at), "a") and inclusive.keep(key(at), "b")
-    assert inclusive.keep(key("2025-01-01T10:00:06Z"), "a")
-    exclusive = Bookmark(key(at), at)  # start_date: nothing at or before it
-    assert exclusive.request_start() == at
-    assert not exclusive.keep(key(at), "b") and exclusive.keep(key(at) + 1, "b")
-
-
 def state_of(marks_state: dict) -> dict:
     return {STATE_KEY: json.loads(json.dumps(marks_state))}
 
 
-def test_run_folds_into_generations_and_partial_wins():
-    first = EventBookmarks({}, "2024-01-01T00:00:00Z", END1)
-    for lookup in (1, 2, 3):
-        first.complete(lookup)
-    progress = first.progress(4)
-    progress.advance(key("2024-06-01T00:00:00Z"), "2024-06-01T00:00:00Z", "e1")
-    progress.advance(key("2024-06-01T00:00:00Z"), "2024-06-01T00:00:00Z", "e2")
-    mid = first.checkpoint()
-    assert mid["run"]["count"] == 3 and list(mid["partial"].values()) == [
-        ["2024-06-01T00:00:00Z", ["e1", "e2"]]
-    ]
-    resumed = EventBookmarks(state_of(mid), "2024-01-01T00:00:00Z", END2)  # interrupted
-    assert resumed.bookmark_for(1) == Bookmark(key(END1), END1, frozenset())
-    assert resumed.bookmark_for(4).ids == frozenset({"e1", "e2"})
-    assert resumed.bookmark_for(9).ids is None  # new lookup: from start_date
-    resumed.complete(1)
-    resumed.complete(4)
-    final = resumed.finish()
-    assert "run" not in final and final["partial"] == {}
-    assert [(g["until"], g["count"]) for g in final["generations"]] == [(END2, 2), (END1, 2)]
-    again = EventBookmarks(state_of(final), None, END2)
-    assert again.is_current(again.bookmark_for(4)) and not again.is_current(again.bookmark_for(2))
+@given(st.sets(u64, max_size=300))
+def test_id_set_roundtrip_is_order_independent(ids):
+    packed = pack_ids(ids)
+    assert set(unpack_ids(packed)) == ids
+    assert pack_ids(list(ids)[::-1]) == packed
 
 
-def test_generations_are_capped_keeping_the_earliest_end():
-    state: dict = {}
-    for month in range(1, MAX_GENERATIONS + 4):
-        end = f"2025-{month:02d}-01T00:00:00Z"
-        marks = EventBookmarks(state, None, end)
-        marks.complete(month)
-        state = state_of(marks.finish())
-    generations = state[STATE_KEY]["generations"]
-    assert len(generations) == MAX_GENERATIONS
-    marks = EventBookmarks(state, None, "2026-01-01T00:00:00Z")
-    for month in range(1, MAX_GENERATIONS + 4):  # every lookup still has a bookmark...
-        bookmark = marks.bookmark_for(month)
-        assert bookmark is not None
-        assert bookmark.key <= key(f"2025-{month:02d}-01T00:00:00Z")  # ...never past its end
+rows = st.dictionaries(
+    u64,
+    st.tuples(
+        st.integers(min_value=-(2**50), max_value=2**52),  # microseconds, before 1970 too
+        st.frozensets(st.integers(min_value=0, max_value=2**32 - 1), max_size=4),
+    ),
+    max_size=200,
+)
 
 
-def test_final_state_size_at_100k_lookups():
-    marks = EventBookmarks({}, None, END1)
-    for lookup in range(100_000):
-        marks.complete(random.getrandbits(64) | lookup)
-    size = len(json.dumps(marks.finish()))
-    assert size < 9 * 100_000
+@settings(max_examples=60)
+@given(rows, st.booleans())
+def test_table_roundtrip(data, tight):
+    table = Table.from_rows(data)
+    back = Table.unpack(table.pack(tight=tight))
+    for lookup_id, (at, fps) in data.items():
+        found = back.find(lookup_id)
+        assert found is not None and found[0] == at and set(found[1]) == fps
+    assert len(back) == len(data)
 
 
-@given(st.lists(st.integers(0, 5), max_size=30), st.integers(0, 30))
-def test_advance_batch_equals_advancing_each_record(keys, cut):
-    from tap_primedata.bookmarks import Progress
+@settings(max_examples=40)
+@given(rows, rows)
+def test_merge_newest_wins(older, newer):
+    merged = Table.merge([Table.from_rows(newer), Table.from_rows(older)])
+    for lookup_id in older.keys() | newer.keys():
+        at, fps = newer.get(lookup_id) or older[lookup_id]
+        found = merged.find(lookup_id)
+        assert found is not None and found[0] == at and set(found[1]) == fps
+    assert len(merged) == len(older.keys() | newer.keys())
 
-    batch = [(k, {"id": f"e{i}", "time_stamp": f"t{k}"}) for i, k in enumerate(sorted(keys))]
-    one, many = Progress(), Progress()
-    for k, record in batch:
-        one.advance(k, record["time_stamp"], record["id"])
-    many.advance_batch(batch[:cut])
-    many.advance_batch(batch[cut:])
-    assert (one.key, one.text, one.ids) == (many.key, many.text, many.ids)
+
+def test_table_costs_under_16_5_bytes_a_lookup_at_100k():
+    """(At a million lookups ids are denser: the benchmark measures about 15.5.)"""
+    rng = random.Random(3)
+    base = key("2025-01-01T00:00:00Z")
+    data = {
+        rng.getrandbits(64): (base + rng.randrange(30 * 86400) * 1_000_000, {rng.getrandbits(32)})
+        for _ in range(100_000)
+    }
+    assert len(Table.from_rows(data).pack(tight=True)) <= 16.5 * len(data)
+
+
+@pytest.mark.parametrize("bad", ["", "not base85 {", "0000000000", Table().pack()[:-3]])
+def test_unpack_refuses_what_is_not_a_table(bad):
+    with pytest.raises(ValueError):
+        Table.unpack(bad)
+
+
+def test_bookmark_keep_and_start():
+    at = key("2025-01-01T10:00:05Z")
+    resumed = Bookmark(at, frozenset({fingerprint("a")}))
+    assert resumed.request_start() == "2025-01-01T10:00:04Z"
+    assert not resumed.keep(at - 1, "x")
+    assert not resumed.keep(at, "a") and resumed.keep(at, "b")
+    assert resumed.keep(at + 1, "a")
+    start = Bookmark(at)  # start_date: nothing at or before it
+    assert start.request_start() == "2025-01-01T10:00:05Z"
+    assert not start.keep(at, "b") and start.keep(at + 1, "b")
+    window = Bookmark(at, frozenset({fingerprint("a")}), lookback=60_000_000)
+    assert window.request_start() == "2025-01-01T09:59:04Z"
+    assert window.keep(at - 60_000_000, "x") and not window.keep(at - 60_000_001, "x")
+    assert not window.keep(at, "a")
+
+
+def batch(*items: tuple[str, str]) -> list[tuple[int, dict]]:
+    return [(key(at), {"id": event_id, "time_stamp": at}) for at, event_id in items]
+
+
+def test_bookmark_is_the_newest_event_emitted_with_its_ties():
+    marks = EventBookmarks({}, None, END)
+    marks.advance(1, None, batch(("2025-01-01T00:00:01Z", "a"), ("2025-01-01T00:00:02Z", "b")))
+    marks.advance(1, None, batch(("2025-01-01T00:00:02Z", "c")))  # a tie across batches
+    marks.advance(2, None, batch(("2025-01-01T00:00:03Z", "d")))
+    again = EventBookmarks(state_of(marks.checkpoint()), None, END)
+    one = again.bookmark_for(1)
+    assert one == Bookmark(key("2025-01-01T00:00:02Z"), frozenset(map(fingerprint, "bc")))
+    assert again.bookmark_for(3) is None
+    final = EventBookmarks(state_of(marks.finish()), None, END)
+    assert final.bookmark_for(2) == Bookmark(
+        key("2025-01-01T00:00:03Z"), frozenset({fingerprint("d")})
+    )
+
+
+def test_lookback_reemits_never_move_a_bookmark_back():
+    first = EventBookmarks({}, None, END)
+    first.advance(1, None, batch(("2025-01-01T00:00:09Z", "z")))
+    marks = EventBookmarks(state_of(first.finish()), None, END, lookback_seconds=60)
+    bookmark = marks.bookmark_for(1)
+    marks.advance(1, bookmark, batch(("2025-01-01T00:00:05Z", "y")))
+    after = EventBookmarks(state_of(marks.finish()), None, END).bookmark_for(1)
+    assert after is not None and after.key == key("2025-01-01T00:00:09Z")
+    marks.advance(1, bookmark, batch(("2025-01-01T00:00:09Z", "late-tie")))
+    after = EventBookmarks(state_of(marks.finish()), None, END).bookmark_for(1)
+    assert after is not None and after.fps == {fingerprint("z"), fingerprint("late-tie")}
+
+
+def test_unchanged_run_rewrites_nothing_and_midrun_state_reuses_text():
+    first = EventBookmarks({}, None, END)
+    for lookup_id in range(1000):
+        first.advance(lookup_id, None, batch(("2025-01-01T00:00:01Z", str(lookup_id))))
+    final = first.finish()
+    second = EventBookmarks(state_of(final), None, END)
+    assert second.finish() == final  # nothing emitted: the same text
+    third = EventBookmarks(state_of(final), None, END)
+    third.advance(7, third.bookmark_for(7), batch(("2025-01-02T00:00:00Z", "new")))
+    mid = third.checkpoint()
+    assert mid["tables"][0] == final["tables"][0] and len(mid["tables"]) == 2
+    assert len(mid["tables"][1]) < len(mid["tables"][0]) / 20  # only what changed is packed
+
+
+def test_many_changes_fold_into_few_tables():
+    marks = EventBookmarks({}, None, END)
+    for lookup_id in range(5 * FREEZE_ROWS):
+        marks.advance(lookup_id, None, batch(("2025-01-01T00:00:01Z", "e")))
+        if lookup_id % 5000 == 0:
+            marks.checkpoint()
+    assert len(marks.checkpoint()["tables"]) <= 4
+    final = EventBookmarks(state_of(marks.finish()), None, END)
+    assert len(final.segments) == 1 and len(final.segments[0].table) == 5 * FREEZE_ROWS
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"version": 9},
+        {"version": 2, "tables": "x"},
+        {"version": 2, "tables": ["garbage"]},
+        {"version": 1, "generations": [{"until": "nope", "ids": "AAAA"}]},
+        ["not", "an", "object"],
+    ],
+)
+def test_unreadable_states_are_refused(raw):
+    with pytest.raises(StateUnreadable):
+        EventBookmarks({STATE_KEY: raw}, None, END)
+
+
+def test_profile_fingerprints_follow_last_updated_and_the_request():
+    marks = ProfileMarks({}, "all")
+    assert marks.changed(1, "2025-01-01T00:00:00Z") and marks.changed(2, "2025-01-01T00:00:00Z")
+    assert marks.changed(3, None)  # no last_updated: always sent
+    again = ProfileMarks(state_of(marks.finish()), "all")
+    assert not again.changed(1, "2025-01-01T00:00:00Z")
+    assert again.changed(2, "2025-01-02T00:00:00Z")
+    assert again.changed(3, None)
+    other = ProfileMarks(state_of(marks.finish()), "traits only")
+    assert other.changed(1, "2025-01-01T00:00:00Z")
+    with pytest.raises(StateUnreadable):
+        ProfileMarks({STATE_KEY: {"version": 1, "seen": ["!!"]}}, "all")

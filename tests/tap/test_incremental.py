@@ -16,7 +16,16 @@ from tap_helpers import (
 )
 
 from cdp_sandbox.timeformat import parse_ts, to_rfc3339
-from tap_primedata.bookmarks import STATE_KEY
+from tap_primedata import timestamps as ts
+from tap_primedata.bookmarks import STATE_KEY, EventBookmarks
+from tap_primedata.lookups import Lookup
+from tap_primedata.packing import Table
+
+FAR = "2100-01-01T00:00:00Z"
+
+
+def key(text: str) -> int:
+    return ts.to_key(ts.parse(text))
 
 
 def events_state(output) -> dict:
@@ -42,9 +51,9 @@ def test_full_sync_equals_workspace(sandbox):
             want["p_trait"],
         )
         assert got["lookup"] == {"profile_id": want["profile_id"]}
-    state = events_state(out)  # compact: one generation, no per-lookup entry
-    assert state["partial"] == {} and "run" not in state
-    assert [g["count"] for g in state["generations"]] == [ws.profiles]
+    state = events_state(out)  # compact: one packed table, a row per lookup
+    assert len(state["tables"]) == 1
+    assert len(Table.unpack(state["tables"][0])) == ws.profiles
 
 
 def test_identity_lookups_and_profiles_file(sandbox, tmp_path):
@@ -106,7 +115,7 @@ def test_incremental_runs_with_appended_events(sandbox):
     runs = [first, second, third]
     union = [i for run in runs for i in run.events()]
     assert len(union) == len(set(union)) and set(union) == set(everything)
-    assert len(events_state(fourth)["generations"]) == 1
+    assert len(events_state(fourth)["tables"]) == 1
 
 
 def test_added_lookup_gets_whole_history(sandbox):
@@ -120,21 +129,20 @@ def test_added_lookup_gets_whole_history(sandbox):
 
 def _tie_cuts(output, sandbox) -> list[int]:
     """Indexes of STATE messages taken between two events of one profile at the same time."""
-    from tap_primedata.lookups import Lookup
-
     ws = workspace(sandbox)
-    times: dict[str, list[str]] = {}
+    times: dict[int, list[int]] = {}
     for i in range(ws.profiles):
-        hex_id = Lookup(ws.profile_id(i)).hex_id
-        times[hex_id] = [to_rfc3339(e["time_stamp"]) for e in ws.events_for(i, sort="asc")]
+        lookup_id = Lookup(ws.profile_id(i)).id
+        times[lookup_id] = [key(e["time_stamp"]) for e in ws.events_for(i, sort="asc")]
     cuts, index = [], -1
     for message in output.messages:
         if message["type"] != "STATE":
             continue
         index += 1
-        partial = message["value"]["bookmarks"]["events"][STATE_KEY]["partial"]
-        for hex_id, (at, at_ids) in partial.items():
-            if times[hex_id].count(at) > len(at_ids):
+        marks = EventBookmarks(message["value"]["bookmarks"]["events"], None, FAR)
+        for lookup_id, at in times.items():
+            bookmark = marks.bookmark_for(lookup_id)
+            if bookmark and bookmark.fps and at.count(bookmark.key) > len(bookmark.fps):
                 cuts.append(index)
                 break
     return cuts

@@ -36,7 +36,7 @@ def test_states_wait_for_delivery_with_concurrency(sandbox, tmp_path, caplog):
 
     class Watching(FakeTarget):
         def _write_state_message(self, value: dict) -> None:
-            at_emit.append((value["n"], len(vendor.items) + self.dead.count))
+            at_emit.append((value["marker"]["n"], len(vendor.items) + self.dead.count))
             super()._write_state_message(value)
 
     msgs: list[Any] = [schema()]

@@ -1,0 +1,1 @@
+"""Helpers shared by both plugins: secret redaction and one-line configuration errors."""

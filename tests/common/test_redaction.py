@@ -1,0 +1,88 @@
+"""The shared redactor: every encoded form, every log record whatever its handler."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from urllib.parse import quote, quote_plus
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdp_common.redact import (
+    MASK,
+    Redactor,
+    install_record_factory,
+    secret_paths,
+    secret_values,
+)
+
+SECRET = "s3cr3t/with+plus=&at@"
+
+
+def test_every_form_of_a_secret_is_masked():
+    redact = Redactor([SECRET])
+    b64 = base64.b64encode(SECRET.encode()).decode()
+    for form in (SECRET, quote(SECRET, safe=""), quote_plus(SECRET), b64, b64.rstrip("=")):
+        assert redact(f"<{form}>") == f"<{MASK}>"
+
+
+@pytest.fixture
+def own_handler():
+    """A logger with its own handler that does not propagate to the root (as urllib3 may)."""
+    stream = io.StringIO()
+    logger = logging.getLogger("test.redaction.wire")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    previous = logging.getLogRecordFactory()
+    yield logger, stream
+    logging.setLogRecordFactory(previous)
+    logger.removeHandler(handler)
+
+
+def test_record_factory_masks_records_of_any_handler(own_handler):
+    logger, stream = own_handler
+    redactor = Redactor([SECRET])
+    install_record_factory(redactor)
+    install_record_factory(redactor)  # idempotent
+    logger.debug('"POST /import?secret=%s HTTP/1.1" 200', quote(SECRET, safe=""))
+    try:
+        raise ValueError(f"boom {SECRET}")
+    except ValueError:
+        logger.exception("failed")
+    text = stream.getvalue()
+    assert f"secret={MASK}" in text and "failed" in text and "ValueError" in text
+    assert SECRET not in text and quote(SECRET, safe="") not in text
+
+
+def test_secret_values_of_any_type_are_found_by_the_schema():
+    schema = {
+        "properties": {
+            "api_key": {"type": "string", "secret": True},
+            "vendor": {"type": "object", "properties": {"token": {"writeOnly": True}}},
+            "name": {"type": "string"},
+        }
+    }
+    assert secret_paths(schema) == [("api_key",), ("vendor", "token")]
+    config = {"api_key": {"v": "wrong-type-key"}, "vendor": {"token": "tok-123"}, "name": "n"}
+    values = secret_values(schema, config)
+    assert "wrong-type-key" in values and "tok-123" in values and "n" not in values
+
+
+_TEXT = st.text(st.characters(blacklist_characters="[]", blacklist_categories=("Cs",)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=_TEXT.filter(lambda s: len(s) >= 4), before=_TEXT, after=_TEXT)
+def test_no_form_of_a_secret_survives_redaction(secret: str, before: str, after: str):
+    redact = Redactor([secret])
+    b64 = base64.b64encode(secret.encode()).decode()
+    for form in (secret, quote(secret, safe=""), quote_plus(secret), b64):
+        masked = redact(before + form + after)
+        for leaked in (secret, quote(secret, safe=""), quote_plus(secret), b64):
+            assert leaked not in masked

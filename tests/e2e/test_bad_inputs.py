@@ -1,0 +1,456 @@
+"""Bad inputs and misbehaving servers, end to end through the real executables.
+
+Each case asserts the exit status, the single error line (naming the setting, the input line
+or the lookup), that no `Traceback` is printed, that no secret appears in any output in its
+raw, URL-encoded or base64 form, and what the destinations received (`/_sandbox/received`).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+from e2e_helpers import all_lookups, expected, secret_values
+from misbehaving import Misbehaving, closed_port
+
+from cdp_sandbox import demo
+from cdp_sandbox.config import SandboxConfig, Workspace
+from cdp_sandbox.pipeline import Pipeline, executable
+
+TAP_KEY = "pd-Key/with+plus=and@at-7Qx"  # every character that encodes differently
+BINARY_FILE = "<a lookup file that is not UTF-8>"
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig(workspace=Workspace(profiles=4, events_per_profile=5, seed=5))
+
+
+# output checks ---------------------------------------------------------------------------
+def forms(secret: str) -> set[str]:
+    """A secret as it could leak: raw, URL-encoded (two ways), base64 (padded or not)."""
+    b64 = base64.b64encode(secret.encode()).decode()
+    return {secret, quote(secret, safe=""), quote_plus(secret), b64, b64.rstrip("=")}
+
+
+def assert_no_secret(secrets: list[str], *texts: str) -> None:
+    for secret in secrets:
+        for form in forms(secret):
+            for text in texts:
+                assert form not in text, f"a secret ({len(secret)} chars) leaked"
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "| ERROR" in line]
+
+
+def assert_one_error(done: subprocess.CompletedProcess, status: int, *needles: str) -> str:
+    """Exit status `status`, no traceback, exactly one ERROR line, naming every needle."""
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == status, done.stderr[-3000:]
+    errors = error_lines(done.stderr)
+    assert len(errors) == 1, "\n".join(errors) or done.stderr[-3000:]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+def run(
+    name: str,
+    config: dict,
+    tmp_path: Path,
+    stdin: str = "",
+    preexec: Callable[[], None] | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess:
+    """Run `tap-primedata` or `target-cdp` with `config` in `tmp_path`; stdin for the target."""
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [executable(name), "--config", str(path)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        preexec_fn=preexec,
+    )
+
+
+# the tap -----------------------------------------------------------------------------------
+@dataclass
+class TapCase:
+    id: str
+    mode: str | None  # the misbehaving server's mode; "refused": nothing listens
+    settings: dict[str, Any]
+    status: int
+    needles: tuple[str, ...]
+    also: Callable[[subprocess.CompletedProcess, Misbehaving | None], None] | None = None
+    emits: bool = False  # records before the failure are fine (the profile of a cursor loop)
+
+
+def _retried_without_delay(done: subprocess.CompletedProcess, _: Any) -> None:
+    assert "Retrying" in done.stderr and "in 0.00s" in done.stderr  # retry_base_delay 0 holds
+
+
+def _retried(done: subprocess.CompletedProcess, _: Any) -> None:
+    assert "Retrying" in done.stderr
+
+
+TAP_CASES = [
+    TapCase("key-of-wrong-type", None, {"api_key": {"v": TAP_KEY}}, 2,
+            ("Configuration error", "`api_key`")),
+    TapCase("start-date-not-a-date", None, {"start_date": "yesterday"}, 2, ("`start_date`",)),
+    TapCase("unknown-naive-timezone", None, {"naive_timezone": "Mars/Olympus_Mons"}, 2,
+            ("`naive_timezone`",)),
+    TapCase("missing-profiles-file", None,
+            {"profile_ids": None, "profiles_file": "/nonexistent/lookups.jsonl"}, 2,
+            ("`profiles_file`",)),
+    TapCase("zero-request-timeout", None, {"request_timeout": 0}, 2, ("`request_timeout`",)),
+    TapCase("huge-max-concurrency", None, {"max_concurrency": 100000}, 2,
+            ("`max_concurrency`",)),
+    TapCase("profiles-file-not-utf8", "server_error",
+            {"profile_ids": None, "profiles_file": BINARY_FILE}, 1,
+            ("`profiles_file`", "UnicodeDecodeError", "run stopped")),
+    TapCase("identities-as-json-string", "server_error",
+            {"profile_ids": None, "identities": '{"email": ["a@b.c"]}'}, 1,
+            ("identity email=a@b.c", "HTTP 503", "run stopped")),
+    TapCase("connection-refused", "refused", {}, 1,
+            ("profile_id P1", "connection refused", "after 2 tries", "run stopped")),
+    TapCase("connection-reset", "reset", {}, 1,
+            ("profile_id P1", "connection reset", "run stopped")),
+    TapCase("timeout", "hang", {"request_timeout": 0.3}, 1,
+            ("profile_id P1", "timed out", "run stopped")),
+    TapCase("server-error", "server_error", {}, 1,
+            ("profile_id P1", "HTTP 503", "run stopped"), _retried_without_delay),
+    TapCase("http-200-not-json", "not_json", {}, 1,
+            ("profile_id P1", "not JSON", "run stopped"), _retried),
+    TapCase("cursor-repeats-forever", "cursor_loop", {}, 1,
+            ("profile_id P1", "repeated a pagination cursor", "run goes on"), emits=True),
+    TapCase("redirect-to-another-host", "redirect", {}, 1, ("`api_url`", "307")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TAP_CASES, ids=[c.id for c in TAP_CASES])
+def test_tap_bad_input(case: TapCase, tmp_path: Path) -> None:
+    elsewhere = Misbehaving("server_error")  # a redirect's target: must never be reached
+    server = Misbehaving(case.mode, elsewhere.url) if case.mode not in (None, "refused") else None
+    url = server.url if server else f"http://127.0.0.1:{closed_port()}"
+    config = {
+        "api_url": url,
+        "api_key": TAP_KEY,
+        "profile_ids": ["P1"],
+        "max_tries": 2,
+        "retry_base_delay": 0,
+        "retry_max_delay": 0,
+        "request_timeout": 2,
+        **case.settings,
+    }
+    config = {k: v for k, v in config.items() if v is not None}
+    if config.get("profiles_file") == BINARY_FILE:
+        config["profiles_file"] = str(tmp_path / "lookups.jsonl")
+        Path(config["profiles_file"]).write_bytes(b'{"profile_id": "\xff\xfe"}\n')
+    try:
+        done = run("tap-primedata", config, tmp_path)
+    finally:
+        for s in (server, elsewhere):
+            if s is not None:
+                s.close()
+    assert_one_error(done, case.status, *case.needles)
+    if not case.emits:
+        assert '"type":"RECORD"' not in done.stdout.replace(" ", "")
+    assert_no_secret([TAP_KEY], done.stdout, done.stderr)
+    assert not elsewhere.requests, "a redirect was followed"
+    if case.also:
+        case.also(done, server)
+
+
+# the target ------------------------------------------------------------------------------
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "events",
+    "key_properties": ["id"],
+    "schema": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "profile_id": {"type": "string"},
+            "event_name": {"type": "string"},
+            "time_stamp": {"type": ["string", "null"], "format": "date-time"},
+            "properties": {"type": "object"},
+        },
+    },
+}
+
+
+def event(n: int, **changes: Any) -> dict:
+    record = {
+        "id": f"Bad.Input.{n}",
+        "profile_id": f"profile-{n}",
+        "event_name": "PageView",
+        "time_stamp": f"2024-05-0{n}T10:00:00Z",
+        "properties": {"page_url": "/"},
+        **changes,
+    }
+    return {"type": "RECORD", "stream": "events", "record": record}
+
+
+def state(n: int) -> dict:
+    return {"type": "STATE", "value": {"bookmarks": {"events": {"n": n}}}}
+
+
+def lines(*messages: dict | str) -> str:
+    return "".join((m if isinstance(m, str) else json.dumps(m)) + "\n" for m in messages)
+
+
+DEEP = (
+    '{"type": "RECORD", "stream": "events", "record": {"id": "deep", "properties": {"x": '
+    + ("[" * 1500 + "]" * 1500)
+    + "}}}"
+)
+GOOD = lines(SCHEMA, event(1), event(2), state(2))
+
+
+def _events_route(cfg: dict) -> dict:
+    routes = [r for r in cfg["mappings"] if r["stream"] == "events"]
+    return next(r for r in routes if r["destination"] == "dmartech")
+
+
+def _under_a_file(setting: str, **more: Any) -> Callable[[dict, Path], None]:
+    """Point `setting` at a path below a regular file: it can be neither created nor written."""
+
+    def change(cfg: dict, tmp_path: Path) -> None:
+        (tmp_path / "a-file").write_text("")
+        cfg.update({setting: str(tmp_path / "a-file" / "out.jsonl"), **more})
+
+    return change
+
+
+@dataclass
+class TargetCase:
+    id: str
+    change: Callable[[dict, Path], None]
+    stdin: str
+    status: int
+    needles: tuple[str, ...]
+    delivered: set[str]  # event ids Dmartech must hold afterwards
+    states: int | None = None  # STATE messages the target must have written
+    summary: bool = True  # the summary line is printed (no summary on a config error)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+TARGET_CASES = [
+    TargetCase("object-setting-as-json-string",
+               lambda c, _: c.update(dmartech=json.dumps(c["dmartech"])),
+               GOOD, 0, (), {"Bad.Input.1", "Bad.Input.2"}, 1),
+    TargetCase("object-setting-not-json", lambda c, _: c.update(dmartech="{api_url: x"),
+               GOOD, 2, ("Configuration error", "`dmartech`", "not JSON"), set(), summary=False),
+    TargetCase("zero-request-timeout", lambda c, _: c.update(request_timeout=0),
+               GOOD, 2, ("`request_timeout`",), set(), summary=False),
+    TargetCase("huge-max-concurrency", lambda c, _: c.update(max_concurrency=100000),
+               GOOD, 2, ("`max_concurrency`",), set(), summary=False),
+    TargetCase("unknown-route-key",
+               lambda c, _: _events_route(c).update(event_name_propery="event_name"),
+               GOOD, 2, ("events -> dmartech:event", "'event_name_propery'"), set(),
+               summary=False),
+    TargetCase("json-nested-1500-deep", lambda c, _: None,
+               lines(SCHEMA, event(1), state(1), DEEP, event(3)), 1, ("line 4", "nested"),
+               {"Bad.Input.1"}, 1),
+    TargetCase("state-value-not-an-object", lambda c, _: None,
+               lines(SCHEMA, event(1), state(1), {"type": "STATE", "value": "x"}, event(3)),
+               1, ("line 4", "STATE"), {"Bad.Input.1"}, 1),
+    TargetCase("dead-letter-disk-full", lambda c, _: c.update(dead_letter_path="/dev/full"),
+               lines(SCHEMA, event(1), event(2, time_stamp=None), event(3)), 1,
+               ("`dead_letter_path`", "/dev/full", "No space left"), set()),
+    TargetCase("dead-letter-path-not-writable", _under_a_file("dead_letter_path"),
+               lines(SCHEMA, event(1), event(2, time_stamp=None), event(3)), 1,
+               ("`dead_letter_path`", "a-file"), set()),
+    TargetCase("dry-run-path-not-writable", _under_a_file("dry_run_path", dry_run=True),
+               GOOD, 2, ("`dry_run_path`", "a-file"), set(), summary=False),
+    TargetCase("summary-path-not-writable", _under_a_file("summary_path"),
+               GOOD, 1, ("`summary_path`", "a-file"), {"Bad.Input.1", "Bad.Input.2"}, 1),
+]  # fmt: skip
+
+
+def _target_config(sandbox: Any, tmp_path: Path) -> dict:
+    cfg = copy.deepcopy(demo.target_config(sandbox.url, sandbox.credentials, tmp_path))
+    cfg["mappings"] = [r for r in cfg["mappings"] if r["stream"] == "events"]
+    cfg["max_retry_wait"] = 0.1
+    return cfg
+
+
+def _dmartech_event_ids(sandbox: Any) -> set[str]:
+    events = sandbox.received().get("dmartech", {}).get("events", [])
+    return {str(e.get("event_id")) for e in events}
+
+
+@pytest.mark.parametrize("case", TARGET_CASES, ids=[c.id for c in TARGET_CASES])
+def test_target_bad_input(case: TargetCase, sandbox: Any, tmp_path: Path) -> None:
+    cfg = _target_config(sandbox, tmp_path)
+    case.change(cfg, tmp_path)
+    done = run("target-cdp", cfg, tmp_path, case.stdin)
+    if case.status == 0:
+        assert done.returncode == 0 and not error_lines(done.stderr), done.stderr[-3000:]
+        assert "Traceback" not in done.stderr
+    else:
+        assert_one_error(done, case.status, *case.needles)
+    assert ("| Summary" in done.stderr) is case.summary, done.stderr[-2000:]
+    assert _dmartech_event_ids(sandbox) == case.delivered
+    if case.states is not None:
+        written = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+        assert len(written) == case.states, done.stdout
+    dead = tmp_path / "rejected.jsonl"
+    outputs = [done.stdout, done.stderr, dead.read_text() if dead.exists() else ""]
+    assert_no_secret(secret_values(sandbox), *outputs)
+    for text in outputs[2:]:  # whole lines only
+        assert not text or text.endswith("\n")
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """For a child process: files may grow to `limit` bytes, then writes fail (EFBIG)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, do not kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_dead_letter_file_filling_up_keeps_whole_lines(sandbox: Any, tmp_path: Path):
+    cfg = _target_config(sandbox, tmp_path)
+    bad = [event(n, time_stamp=None) for n in range(1, 8)]  # each refused by both routes
+    stdin = lines(SCHEMA, *bad, state(7))
+    done = run("target-cdp", cfg, tmp_path, stdin, preexec=_file_size_limit(1500))
+    assert_one_error(done, 1, "`dead_letter_path`", "rejected.jsonl")
+    assert "| Summary [stopped]" in done.stderr
+    assert not done.stdout.strip(), "a STATE passed records neither delivered nor dead-lettered"
+    text = (tmp_path / "rejected.jsonl").read_text()
+    assert text.endswith("\n") and len(text.encode()) <= 1500
+    written = [json.loads(line) for line in text.splitlines()]  # whole lines only
+    assert written and all(w["error"]["code"] == "missing_create_time" or w["error"]["code"]
+                           == "missing_time" for w in written)  # fmt: skip
+    assert_no_secret(secret_values(sandbox), text, done.stderr)
+
+
+# secrets whatever handler writes them ----------------------------------------------------
+def _log_config(tmp_path: Path, log: Path) -> Path:
+    """A logging config giving `urllib3` its own DEBUG file handler (no propagation)."""
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"wire": {"class": "logging.FileHandler", "filename": str(log)}},
+        "loggers": {"urllib3": {"level": "DEBUG", "handlers": ["wire"], "propagate": False}},
+    }
+    path = tmp_path / "logging.yml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+def test_urllib3_with_its_own_handler_never_writes_a_secret(sandbox: Any, tmp_path: Path):
+    wire = tmp_path / "wire.log"
+    env = {"SINGER_SDK_LOG_CONFIG": str(_log_config(tmp_path, wire))}
+    done = run("target-cdp", _target_config(sandbox, tmp_path), tmp_path, GOOD, **env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = wire.read_text()
+    assert "/api/v1/api/import?secret=[REDACTED]" in text  # the handler did log the URL
+    assert_no_secret(secret_values(sandbox), text, done.stderr, done.stdout)
+    assert _dmartech_event_ids(sandbox) == {"Bad.Input.1", "Bad.Input.2"}
+
+    tap_wire = tmp_path / "tap-wire.log"
+    env = {"SINGER_SDK_LOG_CONFIG": str(_log_config(tmp_path, tap_wire))}
+    tap_cfg = demo.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, 2))
+    tapped = run("tap-primedata", tap_cfg, tmp_path, **env)
+    assert tapped.returncode == 0, tapped.stderr[-3000:]
+    assert "/pub/events/advanced-search" in tap_wire.read_text()
+    assert_no_secret(secret_values(sandbox), tap_wire.read_text(), tapped.stderr)
+
+
+def test_nxcloud_signature_echoed_by_an_answer_is_masked(sandbox: Any, tmp_path: Path):
+    echo = Misbehaving("echo_headers")
+    cfg = _target_config(sandbox, tmp_path)
+    cfg["nxcloud"]["base_url"] = echo.url
+    names = {"first_name": "event_name", "last_name": "profile_id"}
+    cfg["mappings"] = [
+        {"stream": "events", "destination": "nxcloud", "type": "customer", "fields": names}
+    ]
+    try:
+        done = run("target-cdp", cfg, tmp_path, GOOD)
+    finally:
+        echo.close()
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    dead = (tmp_path / "rejected.jsonl").read_text()
+    assert "1001" in dead and "[REDACTED]" in dead
+    signs = [headers["sign"] for _, headers, _ in echo.requests]
+    assert signs and "ts=" in dead
+    assert_no_secret([*signs, *secret_values(sandbox)], dead, done.stderr, done.stdout)
+
+
+def test_engagelab_code_0_with_failed_items_is_one_warning(sandbox: Any, tmp_path: Path):
+    lab = Misbehaving("engagelab_partial")
+    cfg = _target_config(sandbox, tmp_path)
+    cfg["engagelab"]["base_url"] = lab.url
+    cfg["mappings"] = [r for r in cfg["mappings"] if r["destination"] == "engagelab"]
+    try:
+        done = run("target-cdp", cfg, tmp_path, GOOD)
+    finally:
+        lab.close()
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    warnings = [x for x in done.stderr.splitlines() if "carries more than success" in x]
+    reports = [p for p, _, _ in lab.requests if p.startswith("/v1/event/report")]
+    assert reports and len(warnings) == len(reports), done.stderr[-3000:]  # one per answer
+    assert all("partial success" in w and '"failed"' in w for w in warnings)
+    assert {"Bad.Input.1", "Bad.Input.2"} <= {
+        i for w in warnings for i in re.findall(r"Bad\.Input\.\d", w)
+    }
+    assert_no_secret(secret_values(sandbox), done.stderr, done.stdout)
+
+
+# every Singer message ----------------------------------------------------------------------
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_batch_messages_from_tap_primedata_are_delivered(
+    sandbox: Any, tmp_path: Path, compression: str
+):
+    batches = tmp_path / "batches"
+    batches.mkdir()
+    tap_cfg = demo.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, 4))
+    tap_cfg["batch_config"] = {
+        "encoding": {"format": "jsonl", "compression": compression},
+        "storage": {"root": f"file://{batches}"},
+    }
+    target_cfg = demo.target_config(sandbox.url, sandbox.credentials, tmp_path)
+    result = Pipeline(tap_cfg, target_cfg, tmp_path).wait(180)
+    log = result.target_log.read_text()
+    assert result.tap_code == 0 and result.target_code == 0, log[-3000:]
+    assert "2 batch manifests" in log and "0 records" in log  # BATCH, not RECORD, messages
+    files = list(batches.iterdir())
+    assert len(files) == 2  # the SDK's batcher gzips whatever `compression` says
+    with gzip.open(files[0]) as first:
+        assert json.loads(first.readline())
+    want = expected(sandbox, 4)
+    assert _dmartech_event_ids(sandbox) == want.event_ids
+    users = {u.get("user_id") for u in sandbox.received()["dmartech"]["users"]}
+    assert want.profile_ids <= users
+    assert result.last_state is not None
+
+
+def test_batch_file_that_cannot_be_read_names_the_line(sandbox: Any, tmp_path: Path):
+    batch = {"type": "BATCH", "stream": "events", "encoding": {"format": "jsonl"},
+             "manifest": [f"file://{tmp_path}/missing.jsonl"]}  # fmt: skip
+    done = run("target-cdp", _target_config(sandbox, tmp_path), tmp_path,
+               lines(SCHEMA, event(1), state(1), batch))  # fmt: skip
+    assert_one_error(done, 1, "line 4", "missing.jsonl")
+    assert _dmartech_event_ids(sandbox) == {"Bad.Input.1"}
