@@ -173,7 +173,11 @@ def _base_plugin(spec: dict[str, Any], kind: str, name: str) -> dict[str, Any] |
 def _rewrite_meltano(path: Path, wanted: dict[str, dict[str, Any]]) -> None:
     """Replace the shared keys of each base plugin, keeping the rest of the file as it is
     (comments included: ruamel.yaml, which Meltano itself uses, round-trips the file)."""
-    from ruamel.yaml import YAML  # installed with meltano
+    try:
+        from ruamel.yaml import YAML  # installed with meltano
+    except ImportError:
+        needs = "rewriting meltano.yml needs ruamel.yaml: install the meltano extra"
+        raise SystemExit(needs) from None
 
     rt = YAML()
     rt.indent(mapping=2, sequence=2, offset=0)
