@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from datetime import datetime, timezone
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -24,9 +23,6 @@ import requests
 from singer_sdk import metrics
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.mapper import SameRecordTransform, StreamMap
-from singer_sdk.streams import RESTStream
 
 from tap_primedata import timestamps as ts
 from tap_primedata.auth import primedata_authenticator
@@ -34,6 +30,7 @@ from tap_primedata.bookmarks import STATE_KEY
 from tap_primedata.fanout import FanOut, Item
 from tap_primedata.lookups import Lookup, LookupSource
 from tap_primedata.progress import StreamProgress
+from tap_primedata.sdk_seam import SeamStream
 from tap_primedata.transport import (
     MAX_WAIT,
     RETRIABLE,
@@ -81,12 +78,7 @@ class Checkpoints:
             self.pending = 0
 
 
-def _is_identity(stream_map: StreamMap) -> bool:
-    """The default map when no stream map is configured: records pass unchanged."""
-    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
-
-
-class PrimeDataStream(RESTStream):
+class PrimeDataStream(SeamStream):
     """Base stream: POST searches against `api_url`, one lookup at a time, many in parallel."""
 
     http_method = "POST"
@@ -96,8 +88,6 @@ class PrimeDataStream(RESTStream):
         # one timer line per request is 100k+ lines on a big run: opt-in
         self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
         self._request_counter: RunRequestCounter | None = None
-        self._prune: bool | None = None
-        self._emitters: list[tuple[str, Callable[[dict], dict | None] | None]] | None = None
         self._marks: Any = None
         self._tally: Tally | None = None
 
@@ -107,9 +97,7 @@ class PrimeDataStream(RESTStream):
 
     def checkpoint(self, state: dict) -> None:
         """Emit STATE now, with `state` as this stream's bookmarks."""
-        self.stream_state[STATE_KEY] = state  # one assignment: a signal sees old or new
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.write_state(STATE_KEY, state)
 
     def get_http_request_counter(self) -> metrics.Counter:
         if self._request_counter is None:
@@ -129,7 +117,7 @@ class PrimeDataStream(RESTStream):
 
     @property
     def requests_session(self) -> requests.Session:
-        return self._tap.session  # type: ignore[attr-defined]
+        return self.tap.session
 
     def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
         """The SDK's authenticated request, prepared without the session's per-call merging.
@@ -167,42 +155,6 @@ class PrimeDataStream(RESTStream):
     @cached_property
     def naive_tz(self) -> Any:
         return ts.make_timezone(self.config["naive_timezone"])
-
-    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
-        """The SDK's stream log, minus its line per lookup that has no new events."""
-        if message.startswith("Pagination stopped after"):
-            level = logging.DEBUG  # 100k lookups up to date would be 100k INFO lines
-        super().log(message, *args, level=level, **kwargs)
-
-    # records ---------------------------------------------------------------------------
-    def _write_record_message(self, record: dict) -> None:
-        """The SDK's RECORD path minus the per-record work our records never need.
-
-        The streams build each record with exactly the schema's keys and JSON types, so
-        the SDK's type conformance (a recursive walk per record) is skipped, and so is
-        pruning deselected properties while the catalog deselects none. Stream maps apply,
-        and the line is encoded straight into the writer's buffer.
-        """
-        if self._prune is None:
-            self._prune = not all(self.mask.values())
-        if self._prune:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        if self._emitters is None:
-            self._emitters = [
-                (m.stream_alias, None if _is_identity(m) else m.transform) for m in self.stream_maps
-            ]
-        extracted = datetime.now(timezone.utc)
-        write = self._tap.message_writer.write_record  # type: ignore[attr-defined]
-        for alias, transform in self._emitters:
-            mapped = record if transform is None else transform(record)
-            if mapped is not None:
-                write(alias, mapped, extracted, self._stream_version)
-        self.state_manager.is_flushed = False
-
-    def _process_record(self, record: dict, *args: Any, **kwargs: Any) -> None:
-        """Per record the SDK only feeds child streams, which these streams do not have."""
-        if self.child_streams:
-            super()._process_record(record, *args, **kwargs)
 
     # errors and retries ----------------------------------------------------------------
     @staticmethod
@@ -353,7 +305,7 @@ class PrimeDataStream(RESTStream):
                 tally.add(f"skipped_{error.reason}")
                 lookup: Lookup = item.job.lookup
                 if isinstance(error, ServerFault):
-                    self._tap.server_faults += 1  # type: ignore[attr-defined]
+                    self.tap.server_faults += 1
                     self.logger.error(
                         "Skipping %s: %s (%s); the run goes on and will exit non-zero",
                         lookup.describe(), error, self.path,

@@ -78,9 +78,6 @@ class ProfilesStream(PrimeDataStream):
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         return None  # `last_updated` is compared per lookup, by value (profile_marks.py)
 
-    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
-        """Bookmarks are kept by `ProfileMarks`, not per record by the SDK."""
-
     @property
     def full_table(self) -> bool:
         """Whether the catalog asks for every profile every run."""
@@ -145,8 +142,7 @@ class ProfilesStream(PrimeDataStream):
                 else:
                     tally.add("profiles_unchanged")
             checkpoints.maybe()
-        self.stream_state[STATE_KEY] = marks.finish()
-        self.state_manager.is_flushed = False
+        self.set_final_state(STATE_KEY, marks.finish())
         self.log_summary(tally, source)
 
 
@@ -175,13 +171,10 @@ class EventsStream(PrimeDataStream):
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         return None  # the run's end is `end_date`, kept in our own bookmarks
 
-    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
-        """Bookmarks are kept by `EventBookmarks`, not per record by the SDK."""
-
     def load_marks(self) -> EventBookmarks:
         """This run's bookmarks, read from the state once (StateUnreadable when bad)."""
         if self._marks is None:
-            start, end = self._tap.window  # type: ignore[attr-defined]
+            start, end = self.tap.window
             lookback = float(self.config["lookback_window"])
             self._marks = EventBookmarks(self.stream_state, start, end, lookback)
         return self._marks
@@ -192,7 +185,7 @@ class EventsStream(PrimeDataStream):
             **job.lookup.request_fields(),
             "sort": "asc",
             "limit": int(self.config["page_size"]),
-            "end": self._tap.window[1],  # type: ignore[attr-defined]
+            "end": self.tap.window[1],
         }
         if job.bookmark is not None:
             body["start"] = job.bookmark.request_start()
@@ -274,6 +267,5 @@ class EventsStream(PrimeDataStream):
             if item.done and item.error is None:
                 tally.add("lookups_read")
             checkpoints.maybe()
-        self.stream_state[STATE_KEY] = marks.finish()
-        self.state_manager.is_flushed = False
+        self.set_final_state(STATE_KEY, marks.finish())
         self.log_summary(tally, source)

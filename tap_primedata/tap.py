@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import typing as t
+from collections.abc import MutableMapping
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
 import requests
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
@@ -20,6 +21,7 @@ from tap_primedata.bookmarks import StateUnreadable
 from tap_primedata.catalog import replication_methods_from_metadata
 from tap_primedata.client import PrimeDataStream
 from tap_primedata.lookups import LookupSource
+from tap_primedata.sdk_seam import SeamTap
 from tap_primedata.settings_check import problems
 from tap_primedata.streams import EventsStream, ProfilesStream
 from tap_primedata.transport import RunStopped, build_session
@@ -28,7 +30,7 @@ from tap_primedata.writer import BufferedMsgSpecWriter
 MAX_CONCURRENCY = 100  # one thread per parallel lookup
 
 
-class TapPrimeData(Tap):
+class TapPrimeData(SeamTap):
     """Reads the configured PrimeData profiles and their events."""
 
     name = "tap-primedata"
@@ -118,14 +120,16 @@ class TapPrimeData(Tap):
             end = ts.format_utc(datetime.now(timezone.utc).replace(microsecond=0))
         return (ts.normalize(start) if start else None), end
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def validate_settings(
+        self, config: MutableMapping[str, Any], *, raise_errors: bool
+    ) -> list[str]:
         """The SDK's validation, with secrets never echoed and dates, zone and file checked."""
         install_record_factory()
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
-        errors = validate_config(self._config, schema, raise_errors=raise_errors)
+        errors = validate_config(config, schema, raise_errors=raise_errors)
         if not errors:
-            errors = problems(self._config)
+            errors = problems(config)
             if errors and raise_errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
         return errors

@@ -14,9 +14,11 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import SingerMessageType
 from singer_sdk.singerlib.encoding.simple import Message
+
+from tap_primedata.sdk_seam import sdk_record_encoder
 
 FLUSH_BYTES = 1 << 20
 
@@ -42,7 +44,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         if version is not None:
             message["version"] = version
         message["time_extracted"] = time_extracted
-        encoder.encode_into(message, self._scratch)
+        sdk_record_encoder.encode_into(message, self._scratch)
         self._pending += self._scratch
         self._pending += b"\n"
         if len(self._pending) >= FLUSH_BYTES:

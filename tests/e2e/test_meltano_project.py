@@ -38,7 +38,7 @@ DEFINITIONS = {
     "tap-primedata": ("extractor", ROOT / "plugins" / "extractors" / "tap-primedata.yml"),
     "target-cdp": ("loader", ROOT / "plugins" / "loaders" / "target-cdp.yml"),
 }
-NOT_SOURCE = (".git", ".venv", ".meltano", "*.egg-info", "__pycache__", ".*_cache", "output")
+NOT_SOURCE = (".git", ".venv*", ".meltano", "*.egg-info", "__pycache__", ".*_cache", "output")
 NOT_SOURCE += (".hypothesis", "build", "dist", "benchmarks")
 # The README's first-run routes: profiles to Dmartech users (a stream map adds `full_name`),
 # events to Dmartech events.
