@@ -14,7 +14,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +26,7 @@ SETTING = "ledger_uri"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this (its run died) may be taken over
 _CHUNK = 900  # keys per IN (...) list
+ANALYZE_AFTER = 5_000  # rows written in a run
 
 
 class LedgerError(Exception):
@@ -67,15 +67,18 @@ def shown(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-@dataclass(frozen=True)
 class Known:
     """What the ledger holds for one record key of a route."""
 
-    delivered_hash: str | None = None
-    deleted: bool = False
-    failure: str | None = None  # "pending" or "refused"
-    failure_hash: str | None = None
-    version: int | None = None
+    __slots__ = ("deleted", "delivered_hash", "failure", "failure_hash", "version")
+
+    def __init__(self, delivered_hash: str | None = None, deleted: bool = False,
+                 version: int | None = None) -> None:  # fmt: skip
+        self.delivered_hash = delivered_hash
+        self.deleted = deleted
+        self.version = version
+        self.failure: str | None = None  # "pending" or "refused"
+        self.failure_hash: str | None = None
 
 
 class Ledger:
@@ -88,6 +91,8 @@ class Ledger:
         self.engine: Engine | None = None
         self.dialect = url.get_backend_name()
         self.empty = False
+        self.failing: set[int] = set()  # routes with failure rows (lookups read them too)
+        self.written = 0  # rows this run upserted (a large run refreshes planner statistics)
 
     # opening ------------------------------------------------------------------------
     def open(self) -> None:
@@ -131,9 +136,11 @@ class Ledger:
             sa.event.listen(engine, "connect", _sqlite_connect)
             sa.event.listen(engine, "begin", _sqlite_begin)
             return engine
-        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        # prepare_threshold None: no server-side prepared statements, whose generic plans
+        # can scan a whole route for an IN list of keys
+        connect_args: dict[str, Any] = {"connect_timeout": 10, "prepare_threshold": None}
         return sa.create_engine(
-            self.url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_pre_ping=True
+            self.url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_recycle=1800
         )
 
     def _ensure_schema(self) -> None:
@@ -229,6 +236,9 @@ class Ledger:
             rows = conn.execute(
                 sa.select(s.routes.c.label, s.routes.c.id).where(s.routes.c.label.in_(labels))
             ).all()
+            self.failing = {
+                rid for (rid,) in conn.execute(sa.select(s.failures.c.route_id).distinct())
+            }
         found = dict(rows)
         return {label: found.get(label) for label in labels}
 
@@ -268,32 +278,41 @@ class Ledger:
                 .where(s.failures.c.claimed_by == self.token)
                 .values(claimed_by=None, claimed_at=None)
             )
+        if self.written >= ANALYZE_AFTER:  # fresh statistics keep the next run's lookups fast
+            with self.engine.connect() as conn:  # type: ignore[union-attr]
+                if self.dialect == "postgresql":
+                    conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                        "ANALYZE cdp_delivered"
+                    )
+                else:
+                    conn.exec_driver_sql("PRAGMA optimize")
 
     # diffing ------------------------------------------------------------------------
     def lookup(self, route_id: int | None, keys: Sequence[str]) -> dict[str, Known]:
-        """What the ledger holds for these keys (one query per 900 keys)."""
-        if route_id is None or not keys:
+        """What the ledger holds for these keys (one query per 900 keys, a second one only
+        when the route has failure rows)."""
+        if route_id is None or not keys or self.empty:
             return {}
         d, f = s.delivered.c, s.failures.c
         found: dict[str, Known] = {}
+        failing = route_id in self.failing
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(keys))):
-                q1 = sa.select(
-                    d.record_key, d.payload_hash, d.deleted, d.version,
-                    sa.literal(None).label("kind"),
-                ).where(d.route_id == route_id, d.record_key.in_(chunk))  # fmt: skip
-                q2 = sa.select(
-                    f.record_key, f.payload_hash, sa.literal(False).label("deleted"),
-                    sa.literal(None).label("version"), f.kind,
-                ).where(f.route_id == route_id, f.record_key.in_(chunk))  # fmt: skip
-                for key, phash, deleted, version, kind in conn.execute(sa.union_all(q1, q2)):
-                    old = found.get(key, Known())
-                    if kind is None:
-                        found[key] = Known(phash, bool(deleted), old.failure, old.failure_hash,
-                                           version)  # fmt: skip
-                    else:
-                        found[key] = Known(old.delivered_hash, old.deleted, kind, phash,
-                                           old.version)  # fmt: skip
+                query = sa.select(d.record_key, d.payload_hash, d.deleted, d.version).where(
+                    d.route_id == route_id, d.record_key.in_(chunk)
+                )
+                for key, phash, deleted, version in conn.execute(query):
+                    found[key] = Known(phash, bool(deleted), version)
+                if not failing:
+                    continue
+                query = sa.select(f.record_key, f.payload_hash, f.kind).where(
+                    f.route_id == route_id, f.record_key.in_(chunk)
+                )
+                for key, phash, kind in conn.execute(query):
+                    known = found.get(key)
+                    if known is None:
+                        known = found[key] = Known()
+                    known.failure, known.failure_hash = kind, phash
         return found
 
     def settle(
@@ -330,6 +349,7 @@ class Ledger:
                         )
                     )
             if delivered:
+                self.written += len(delivered)
                 rows = [
                     {"route_id": route_id, "run_id": run_id, "delivered_at": now, **row}
                     for row in _last_per_key(delivered)
@@ -343,6 +363,7 @@ class Ledger:
                     rows,
                 )  # fmt: skip
             if failed:
+                self.failing.add(route_id)
                 rows = [
                     {"route_id": route_id, "run_id": run_id, "failed_at": now, "attempts": 1,
                      "claimed_by": None, "claimed_at": None, **row}
