@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,16 +304,7 @@ class RunMemory:
         for memory in self.routes:
             if memory.run_id is not None:
                 results[memory.run_id] = (status, memory.stats.as_dict())
-        self.ledger.finish_runs(results)
-        self.ledger.close()
-
-
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        try:
+            self.ledger.finish_runs(results)
+        finally:
+            self.ledger.close()

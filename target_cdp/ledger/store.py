@@ -9,12 +9,13 @@ on a lock upgrade. A read-only ledger (dry run) reads and never writes.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -31,6 +32,24 @@ ANALYZE_AFTER = 5_000  # rows written in a run
 
 class LedgerError(Exception):
     """The ledger cannot be used: one line naming `ledger_uri`, the password never shown."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_line(method: _F) -> _F:
+    """A database error inside a ledger call becomes a LedgerError of one line."""
+
+    @functools.wraps(method)
+    def wrapper(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (SQLAlchemyError, OSError) as exc:
+            raise LedgerError(
+                f"{SETTING}: the ledger at {shown(self.url)} failed: {_reason(exc)}"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def utc_now() -> datetime.datetime:
@@ -220,6 +239,7 @@ class Ledger:
         )
 
     # routes and runs ----------------------------------------------------------------
+    @_one_line
     def route_ids(self, labels: Iterable[str]) -> dict[str, int | None]:
         """Each route's id, created when missing (read-only: None when missing)."""
         labels = list(dict.fromkeys(labels))
@@ -242,6 +262,7 @@ class Ledger:
         found = dict(rows)
         return {label: found.get(label) for label in labels}
 
+    @_one_line
     def start_runs(self, route_ids: Iterable[int]) -> dict[int, int]:
         """One run-history row per route; returns route id -> run id."""
         if self.read_only:
@@ -259,6 +280,7 @@ class Ledger:
                 out[rid] = int(result.scalar_one())
         return out
 
+    @_one_line
     def finish_runs(self, results: Mapping[int, tuple[str, Mapping[str, int]]]) -> None:
         """Write each run's status and counts (run id -> (status, counts))."""
         if self.read_only or not results:
@@ -288,6 +310,7 @@ class Ledger:
                     conn.exec_driver_sql("PRAGMA optimize")
 
     # diffing ------------------------------------------------------------------------
+    @_one_line
     def lookup(self, route_id: int | None, keys: Sequence[str]) -> dict[str, Known]:
         """What the ledger holds for these keys (one query per 900 keys, a second one only
         when the route has failure rows)."""
@@ -315,6 +338,7 @@ class Ledger:
                     known.failure, known.failure_hash = kind, phash
         return found
 
+    @_one_line
     def settle(
         self,
         route_id: int | None,
@@ -382,12 +406,10 @@ class Ledger:
                 conn.execute(stmt, rows)
 
     # retries ------------------------------------------------------------------------
-    def claim_pending(
-        self, route_id: int | None, limit: int = 1 << 30
-    ) -> Iterator[tuple[str, str]]:
-        """Claim this route's pending records for this run; yields (record_key, payload)."""
-        if route_id is None:
-            return
+    def claim_pending(self, route_id: int | None, limit: int = 1 << 30) -> list[tuple[str, str]]:
+        """Claim this route's pending records for this run: (record_key, payload) pairs."""
+        if route_id is None or self.empty:
+            return []
         f = s.failures.c
         if not self.read_only:
             stale = utc_now() - datetime.timedelta(seconds=CLAIM_LEASE_SECONDS)
@@ -411,11 +433,10 @@ class Ledger:
                 .order_by(f.failed_at, f.record_key)
                 .limit(limit)
             ).all()
-        for key, payload in rows:
-            if payload:
-                yield key, payload
+        return [(key, payload) for key, payload in rows if payload]
 
     # delete_missing -----------------------------------------------------------------
+    @_one_line
     def missing(self, route_id: int | None, version: int) -> list[tuple[str, str]]:
         """Keys delivered on the route but not seen in `version`: (record_key, delete_values)."""
         if route_id is None:
@@ -435,6 +456,7 @@ class Ledger:
             ]
 
     # remembered ids -----------------------------------------------------------------
+    @_one_line
     def recall(self, namespace: str, values: Sequence[str]) -> dict[str, str]:
         if not values or self.empty:
             return {}
@@ -451,6 +473,7 @@ class Ledger:
                 )
         return out
 
+    @_one_line
     def remember(self, namespace: str, ids: Mapping[str, Any]) -> None:
         if self.read_only or not ids:
             return
@@ -466,6 +489,7 @@ class Ledger:
                 rows,
             )  # fmt: skip
 
+    @_one_line
     def forget(self, namespace: str, values: Sequence[str]) -> None:
         if self.read_only or not values:
             return

@@ -83,3 +83,16 @@ def test_no_secret_in_the_ledger(sandbox, tmp_path, caplog, ledger_uri):
     if ledger_uri.startswith("sqlite:///"):
         raw = open(ledger_uri.removeprefix("sqlite:///"), "rb").read()  # noqa: SIM115
         assert secret.encode() not in raw
+
+
+def test_a_ledger_failing_mid_run_stops_with_one_line(sandbox, tmp_path, caplog, ledger_uri):
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    deliver(cfg, [USERS_SCHEMA, user(1)], tmp_path, caplog)
+    execute(ledger_uri, "DROP TABLE cdp_delivered")  # opening works, the first lookup fails
+    messages = [USERS_SCHEMA, user(2), {"type": "STATE", "value": 2}]
+    result = deliver(cfg, messages, tmp_path, caplog)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.logs
+    assert any("ledger_uri" in ln and "failed" in ln for ln in result.logs.splitlines())
+    assert result.states == [], "no STATE for a record the ledger could not check"
+    assert len(upserts(sandbox)) == 1
