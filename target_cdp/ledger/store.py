@@ -12,6 +12,7 @@ import datetime
 import functools
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this (its run died) may be taken over
 _CHUNK = 900  # keys per IN (...) list
 ANALYZE_AFTER = 5_000  # rows written in a run
+_ROWS_PER_INSERT = 500  # rows in one INSERT ... VALUES statement
 
 
 class LedgerError(Exception):
@@ -44,7 +46,9 @@ def _one_line(method: _F) -> _F:
     def wrapper(self: Ledger, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except (SQLAlchemyError, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, (SQLAlchemyError, OSError, *self.driver_errors)):
+                raise
             raise LedgerError(
                 f"{SETTING}: the ledger at {shown(self.url)} failed: {_reason(exc)}"
             ) from None
@@ -110,8 +114,10 @@ class Ledger:
         self.engine: Engine | None = None
         self.dialect = url.get_backend_name()
         self.empty = False
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self.failing: set[int] = set()  # routes with failure rows (lookups read them too)
         self.written = 0  # rows this run upserted (a large run refreshes planner statistics)
+        self._next_analyze = ANALYZE_AFTER
 
     # opening ------------------------------------------------------------------------
     def open(self) -> None:
@@ -151,16 +157,25 @@ class Ledger:
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 pool_size=8,
                 max_overflow=8,
+                pool_reset_on_return=None,  # every transaction here ends in commit or rollback
             )
             sa.event.listen(engine, "connect", _sqlite_connect)
+            self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]
             sa.event.listen(engine, "begin", _sqlite_begin)
             return engine
         # prepare_threshold None: no server-side prepared statements, whose generic plans
         # can scan a whole route for an IN list of keys
         connect_args: dict[str, Any] = {"connect_timeout": 10, "prepare_threshold": None}
-        return sa.create_engine(
-            self.url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_recycle=1800
+        engine = sa.create_engine(
+            self.url,
+            connect_args=connect_args,
+            pool_size=8,
+            max_overflow=8,
+            pool_recycle=1800,
+            pool_reset_on_return=None,  # every transaction here ends in commit or rollback
         )
+        self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]
+        return engine
 
     def _ensure_schema(self) -> None:
         assert self.engine is not None
@@ -207,10 +222,11 @@ class Ledger:
 
     # connections --------------------------------------------------------------------
     def _write(self) -> Any:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
+        """A write transaction (BEGIN IMMEDIATE on SQLite). On SQLite this process's writers
+        queue on a lock first: SQLite's own busy handler sleeps up to 100 ms between tries."""
         assert self.engine is not None
         conn = self.engine.connect().execution_options(cdp_write=True)
-        return _Transaction(conn)
+        return _Transaction(conn, self._write_lock)
 
     def _read(self) -> Any:
         assert self.engine is not None
@@ -301,42 +317,67 @@ class Ledger:
                 .values(claimed_by=None, claimed_at=None)
             )
         if self.written >= ANALYZE_AFTER:  # fresh statistics keep the next run's lookups fast
-            with self.engine.connect() as conn:  # type: ignore[union-attr]
-                if self.dialect == "postgresql":
-                    conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                        "ANALYZE cdp_delivered"
-                    )
-                else:
-                    conn.exec_driver_sql("PRAGMA optimize")
+            self._analyze()
 
     # diffing ------------------------------------------------------------------------
     @_one_line
     def lookup(self, route_id: int | None, keys: Sequence[str]) -> dict[str, Known]:
         """What the ledger holds for these keys (one query per 900 keys, a second one only
-        when the route has failure rows)."""
+        when the route has failure rows). Plain SQL: this runs once per 1,000 records."""
         if route_id is None or not keys or self.empty:
             return {}
-        d, f = s.delivered.c, s.failures.c
         found: dict[str, Known] = {}
         failing = route_id in self.failing
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(keys))):
-                query = sa.select(d.record_key, d.payload_hash, d.deleted, d.version).where(
-                    d.route_id == route_id, d.record_key.in_(chunk)
+                where, params = self._keys_clause(route_id, chunk)
+                result = _fetch(
+                    conn,
+                    "SELECT record_key, payload_hash, deleted, version FROM cdp_delivered "
+                    f"WHERE {where}",
+                    params,
                 )
-                for key, phash, deleted, version in conn.execute(query):
+                for key, phash, deleted, version in result:
                     found[key] = Known(phash, bool(deleted), version)
                 if not failing:
                     continue
-                query = sa.select(f.record_key, f.payload_hash, f.kind).where(
-                    f.route_id == route_id, f.record_key.in_(chunk)
+                result = _fetch(
+                    conn,
+                    f"SELECT record_key, payload_hash, kind FROM cdp_failures WHERE {where}",
+                    params,
                 )
-                for key, phash, kind in conn.execute(query):
+                for key, phash, kind in result:
                     known = found.get(key)
                     if known is None:
                         known = found[key] = Known()
                     known.failure, known.failure_hash = kind, phash
         return found
+
+    def _keys_clause(self, route_id: int, keys: list[str]) -> tuple[str, tuple[Any, ...]]:
+        """`route_id = ? AND record_key IN (...)` in the driver's own parameter style."""
+        if self.dialect == "postgresql":
+            return "route_id = %s AND record_key = ANY(%s)", (route_id, keys)
+        marks = ",".join("?" * len(keys))
+        return f"route_id = ? AND record_key IN ({marks})", (route_id, *keys)
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one ledger a run; few distinct sizes
+    def _upsert_delivered_sql(self, rows: int) -> str:
+        """The per-batch write as one statement (one round trip): INSERT of `rows` rows ...
+        ON CONFLICT DO UPDATE, in the driver's parameter style (both dialects know it)."""
+        mark = "%s" if self.dialect == "postgresql" else "?"
+        columns = ("route_id", "record_key", "payload_hash", "delete_values", "deleted",
+                   "version", "delivered_at", "run_id")  # fmt: skip
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
+        row = f"({', '.join([mark] * len(columns))})"
+        return (
+            f"INSERT INTO cdp_delivered ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
+            f"ON CONFLICT (route_id, record_key) DO UPDATE SET {updates}"
+        )
+
+    def _now_param(self) -> Any:
+        """The current time as the driver stores it (SQLite: SQLAlchemy's text format)."""
+        now = utc_now()
+        return now.strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else now
 
     @_one_line
     def settle(
@@ -374,18 +415,16 @@ class Ledger:
                     )
             if delivered:
                 self.written += len(delivered)
-                rows = [
-                    {"route_id": route_id, "run_id": run_id, "delivered_at": now, **row}
-                    for row in _last_per_key(delivered)
-                ]
-                conn.execute(
-                    self._upsert(
-                        s.delivered, ["route_id", "record_key"],
-                        columns=("payload_hash", "delete_values", "deleted", "version",
-                                 "delivered_at", "run_id"),
-                    ),
-                    rows,
-                )  # fmt: skip
+                at = self._now_param()
+                rows = _last_per_key(delivered)
+                for start in range(0, len(rows), _ROWS_PER_INSERT):
+                    part = rows[start : start + _ROWS_PER_INSERT]
+                    params: list[Any] = []
+                    for r in part:
+                        params += (route_id, r["record_key"], r["payload_hash"],
+                                   r["delete_values"], bool(r["deleted"]), r["version"], at,
+                                   run_id)  # fmt: skip
+                    conn.exec_driver_sql(self._upsert_delivered_sql(len(part)), tuple(params))
             if failed:
                 self.failing.add(route_id)
                 rows = [
@@ -404,6 +443,21 @@ class Ledger:
                     },
                 )
                 conn.execute(stmt, rows)
+        if self.dialect == "postgresql" and self.written >= self._next_analyze:
+            self._next_analyze = self.written * 2  # 5k, 10k, 20k, ...: log many times a run
+            self._analyze()
+
+    def _analyze(self) -> None:
+        """Fresh planner statistics: without them PostgreSQL scans a route's whole key range
+        for each lookup while a first run fills the table."""
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    "ANALYZE cdp_delivered"
+                )
+            else:
+                conn.exec_driver_sql("PRAGMA optimize")
 
     # retries ------------------------------------------------------------------------
     def claim_pending(self, route_id: int | None, limit: int = 1 << 30) -> list[tuple[str, str]]:
@@ -503,11 +557,18 @@ class Ledger:
 class _Transaction:
     """`with ledger._write() as conn:` one transaction on its own pooled connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, lock: threading.Lock | None = None) -> None:
         self.conn = conn
+        self.lock = lock
 
     def __enter__(self) -> Connection:
-        self.trans = self.conn.begin()
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self.trans = self.conn.begin()
+        except BaseException:
+            self._release()
+            raise
         return self.conn
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
@@ -517,7 +578,14 @@ class _Transaction:
             else:
                 self.trans.rollback()
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
             self.conn.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
 def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
@@ -532,6 +600,16 @@ def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
 def _sqlite_begin(conn: Connection) -> None:
     write = conn.get_execution_options().get("cdp_write")
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """All rows of one query on the DBAPI cursor itself (no per-row processing)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
