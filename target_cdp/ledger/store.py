@@ -228,6 +228,11 @@ class Ledger:
         conn = self.engine.connect().execution_options(cdp_write=True)
         return _Transaction(conn, self._write_lock)
 
+    def _single(self) -> Any:
+        """A connection in autocommit for one statement (PostgreSQL)."""
+        assert self.engine is not None
+        return _Autocommit(self.engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
+
     def _read(self) -> Any:
         assert self.engine is not None
         return _Transaction(self.engine.connect())
@@ -398,7 +403,14 @@ class Ledger:
             return
         now = utc_now()
         d = s.delivered.c
-        with self._write() as conn:
+        single = (
+            self.dialect == "postgresql"
+            and not (failed or cleared or seen)
+            and len(delivered) <= _ROWS_PER_INSERT
+        )
+        # one statement is atomic by itself: on PostgreSQL it goes in autocommit (one round
+        # trip instead of BEGIN, INSERT, COMMIT)
+        with self._single() if single else self._write() as conn:
             if seen and version is not None:
                 for chunk in _chunks(list(dict.fromkeys(seen))):
                     conn.execute(
@@ -586,6 +598,19 @@ class _Transaction:
         finally:
             if self.lock is not None:
                 self.lock.release()
+
+
+class _Autocommit:
+    """`with ledger._single() as conn:` one autocommitted statement on a pooled connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        return self.conn
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        self.conn.close()
 
 
 def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
