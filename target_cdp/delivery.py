@@ -404,6 +404,8 @@ class Pipeline:
                 rt.memory.settle(report.outcome(buf))
                 rt.stats.add(pending=len(rest))
             return
+        except LedgerError:  # the ledger, not the vendor: the lane stops the run
+            raise
         except Exception as exc:  # a vendor bug in build/deliver
             self._internal_error(rt, buf.records, exc)
             if report is not None:

@@ -121,7 +121,11 @@ class RouteMemory:
         texts = [m.text for m in window if m.text is not None]
         inflight = self.inflight
         before = {t: inflight[t] for t in texts if t in inflight}  # before the ledger read
-        known = self.run.ledger.lookup(self.route_id, texts) if texts else {}
+        ledger = self.run.ledger
+        fresh = self.route_id not in ledger.known and self.route_id not in ledger.failing
+        # a route with nothing in the ledger when the run started (its first run) has nothing
+        # to compare with: no lookup (a key repeated after its batch settled is resent)
+        known = ledger.lookup(self.route_id, texts) if texts and not fresh else {}
         send: list[Mark] = []
         unchanged: list[Mark] = []
         stale: list[str] = []  # pending rows made obsolete by an unchanged record

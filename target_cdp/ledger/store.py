@@ -116,6 +116,7 @@ class Ledger:
         self.empty = False
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self.failing: set[int] = set()  # routes with failure rows (lookups read them too)
+        self.known: set[int] = set()  # routes with delivered rows when the run started
         self.written = 0  # rows this run upserted (a large run refreshes planner statistics)
         self._next_analyze = ANALYZE_AFTER
 
@@ -277,9 +278,11 @@ class Ledger:
             rows = conn.execute(
                 sa.select(s.routes.c.label, s.routes.c.id).where(s.routes.c.label.in_(labels))
             ).all()
-            self.failing = {
-                rid for (rid,) in conn.execute(sa.select(s.failures.c.route_id).distinct())
-            }
+            for _, rid in rows:  # an index probe each, whatever the tables' size
+                for table, marks in ((s.failures, self.failing), (s.delivered, self.known)):
+                    query = sa.select(table.c.route_id).where(table.c.route_id == rid).limit(1)
+                    if conn.execute(query).first() is not None:
+                        marks.add(rid)
         found = dict(rows)
         return {label: found.get(label) for label in labels}
 
