@@ -81,6 +81,7 @@ class RouteMemory:
         self.seen: list[str] = []  # keys of the current version that never reached the window
         self.seen_version: int | None = None
         self.inflight: dict[str, str] = {}  # key -> hash submitted and not yet settled
+        self.dry_seen: set[str] = set()  # dry run + delete_missing: keys of this version
         self._lock = threading.Lock()
 
     # main thread ---------------------------------------------------------------------
@@ -163,6 +164,8 @@ class RouteMemory:
                            self.seen_version)  # fmt: skip
             if version is not None:
                 seen_keys = texts + seen
+        if seen_keys and self.run.dry_run:  # the ledger is not written: remember them here
+            self.dry_seen.update(seen_keys)
         if stale or seen_keys:
             self.run.ledger.settle(self.route_id, self.run_id, [], [], stale,
                                    seen=seen_keys, version=version)  # fmt: skip
@@ -246,6 +249,8 @@ class RouteMemory:
         """Keys delivered earlier and absent from full-table `version`, with delete values."""
         out = []
         for text, values in self.run.ledger.missing(self.route_id, version):
+            if text in self.dry_seen:
+                continue
             try:
                 parsed = json.loads(values)
             except (TypeError, ValueError):

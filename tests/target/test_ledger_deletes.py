@@ -112,3 +112,28 @@ def test_delete_missing_without_a_ledger_is_a_config_error(sandbox, tmp_path, ca
     result = deliver(cfg, _full_table(1, range(2)), tmp_path, caplog)
     assert result.exit_code == 2
     assert "ledger_uri is none" in result.logs
+
+
+def test_a_dry_run_counts_deletes_and_sends_none(sandbox, tmp_path, caplog, ledger_uri):
+    cfg = _mirror(sandbox, tmp_path, ledger_uri)
+    deliver(cfg, _full_table(1, range(5)), tmp_path, caplog)
+    before = rows(ledger_uri, "cdp_delivered")
+    dry = deliver({**cfg, "dry_run": True}, _full_table(2, range(3)), tmp_path, caplog)
+    assert dry.exit_code == 0, dry.logs
+    assert route_summary(dry)["deleted"] == 2
+    assert dmartech(sandbox)["user_deletes"] == []
+    assert rows(ledger_uri, "cdp_delivered") == before
+
+
+def test_deletes_that_failed_are_sent_by_the_next_run(sandbox, tmp_path, caplog, ledger_uri):
+    cfg = _mirror(sandbox, tmp_path, ledger_uri)
+    deliver(cfg, _full_table(1, range(4)), tmp_path, caplog)
+    sandbox.set_faults(error_rate=1.0, seed=4)  # only the deletes are sent: the rest is unchanged
+    failed = deliver(cfg, _full_table(2, range(2)), tmp_path, caplog)
+    assert failed.exit_code == 1
+    assert sorted(r["record_key"] for r in rows(ledger_uri, "cdp_failures")) == ["u2", "u3"]
+    sandbox.set_faults()
+    result = deliver(cfg, [USERS_SCHEMA], tmp_path, caplog)
+    assert result.exit_code == 0, result.logs
+    assert sorted(d["user_id"] for d in dmartech(sandbox)["user_deletes"]) == ["u2", "u3"]
+    assert rows(ledger_uri, "cdp_failures") == []
