@@ -267,6 +267,8 @@ class TargetCDP(Target):
         """A full-table version is complete when its ACTIVATE_VERSION follows its records (or
         a first one announcing it): then `delete_missing` routes delete what it lacks."""
         self._assert_line_requires(message_dict, requires={"stream", "version"})
+        if not self.config.get("process_activate_version_messages", True):  # the SDK's switch
+            return
         stream, version = message_dict["stream"], message_dict["version"]
         for stream_map in self.mapper.stream_maps.get(stream, []):
             alias = stream_map.stream_alias
