@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 MASK = "[REDACTED]"
 _MIN_LENGTH = 4  # shorter values would mask innocent text and cannot be worth hiding
@@ -89,15 +89,31 @@ def secret_paths(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> lis
     return paths
 
 
+def _url_secret(value: str) -> list[str]:
+    """A URL-valued secret (such as `ledger_uri`) hides only its password: the rest names
+    a host or a file an error message must be able to show."""
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return [value]
+    return [password, unquote(password)] if password else []
+
+
 def secret_values(schema: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
-    """Every value the config holds at a secret path, whatever its type."""
+    """Every value the config holds at a secret path, whatever its type (of a URL, its
+    password)."""
     values: list[str] = []
     for path in secret_paths(schema):
         node: Any = config
         for part in path:
             node = node.get(part) if isinstance(node, Mapping) else None
         if node is not None:
-            values += [node] if isinstance(node, str) else list(_leaves(node))
+            if isinstance(node, str):
+                if node.strip().lower() == "none":  # a setting's "off" word (`ledger_uri`)
+                    continue
+                values += _url_secret(node) if "://" in node else [node]
+            else:
+                values += list(_leaves(node))
             if not isinstance(node, str):
                 values.append(str(node))
     return values

@@ -116,6 +116,8 @@ class Lane(threading.Thread):
                         StopDelivery(f"delivery failed: {type(exc).__name__}: {exc}")
                     )
             finally:
+                if job is not None:
+                    job[0].stats.add(in_flight=-1)
                 self.queue.task_done()
 
 
@@ -338,10 +340,12 @@ class Pipeline:
         del rt.buffers[lane_no][buf.bkey]
         lane = rt.lanes[lane_no]
         while self.stopped is None:
+            rt.stats.add(in_flight=1)
             try:
                 lane.queue.put((rt, buf), timeout=0.2)
                 return
             except queue.Full:
+                rt.stats.add(in_flight=-1)
                 continue
         raise self.stopped
 

@@ -51,13 +51,15 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self) -> float:
+        """Sleep until this request's turn; the seconds slept."""
         with self._lock:
             now = time.monotonic()
             at = max(now, self._next)
             self._next = at + self.interval
         if at > now:
             time.sleep(at - now)
+        return max(0.0, at - now)
 
 
 def _mask_headers(answer: Answer, values: list[str]) -> Answer:
@@ -135,7 +137,7 @@ class Sender:
         for attempt in range(1, self.max_tries + 1):
             if self.stop.is_set():
                 raise Aborted("the run is stopping")
-            answer = self._attempt(call)
+            answer = self._attempt(call, stats)
             stats.add(requests=1)
             if answer.outcome in (Outcome.OK, Outcome.REJECTED):
                 return answer
@@ -143,7 +145,7 @@ class Sender:
                 raise CredentialsRefused(self._credentials_message(answer), answer)
             if attempt == self.max_tries:
                 break
-            stats.add(retries=1)
+            stats.add(retries=1, throttled=int(answer.code == "http_429"))
             wait = backoff.full_jitter(next(delays))
             if answer.retry_after is not None:
                 wait = max(wait, answer.retry_after)
@@ -153,10 +155,12 @@ class Sender:
             f"gave up after {self.max_tries} tries: {answer.code} {answer.message}".strip(), answer
         )
 
-    def _attempt(self, call: Call) -> Answer:
+    def _attempt(self, call: Call, stats: RouteStats) -> Answer:
         """One signed request, classified (timeouts and connection errors are RETRY)."""
         if self.limiter is not None:
-            self.limiter.wait()
+            waited = self.limiter.wait()
+            if waited:
+                stats.add(throttle_wait=waited)
         headers = {"Content-Type": "application/json; charset=utf-8", **call.headers}
         headers.update(self.dest.sign(call))
         env = self._environment(call.url)

@@ -56,9 +56,8 @@ _ROUTE = th.ObjectType(
     th.Property(
         "delete_missing",
         th.BooleanType,
-        default=False,
         description="Dmartech user routes: when a full-table version completes "
-        "(ACTIVATE_VERSION), delete keys delivered earlier and absent from it",
+        "(ACTIVATE_VERSION), delete keys delivered earlier and absent from it (default false)",
     ),
     additional_properties=True,
 )

@@ -10,6 +10,7 @@ records are done, and the newest state among them is written to stdout.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,12 +19,13 @@ from typing import Any
 class Interval:
     """The records received between two STATE messages."""
 
-    __slots__ = ("done", "state", "submitted")
+    __slots__ = ("closed_at", "done", "state", "submitted")
 
     def __init__(self) -> None:
         self.submitted = 0  # written by the main thread only
         self.done = 0  # written under the tracker lock only
         self.state: Any = None
+        self.closed_at = 0.0  # when its STATE arrived (time.monotonic())
 
 
 class StateTracker:
@@ -47,6 +49,7 @@ class StateTracker:
         with self._lock:
             interval, self.open = self.open, Interval()
             interval.state = state
+            interval.closed_at = time.monotonic()
             self._closed.append(interval)
             self._emit_ready()
 
@@ -66,6 +69,13 @@ class StateTracker:
             self._write(latest)
             self.last_emitted = latest
             self.emitted += 1
+
+    def oldest_held(self) -> tuple[int, float | None]:
+        """`(STATE messages held back, seconds the oldest has waited)` (for progress lines)."""
+        with self._lock:
+            if not self._closed:
+                return 0, None
+            return len(self._closed), time.monotonic() - self._closed[0].closed_at
 
     @property
     def held(self) -> int:

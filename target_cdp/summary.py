@@ -31,6 +31,9 @@ class RouteStats:
     deleted: int = 0  # deletes sent by delete_missing
     retried: int = 0  # pending records of earlier runs sent again
     pending: int = 0  # left pending in the ledger for the next run
+    in_flight: int = 0  # batches handed to a lane and not finished (progress lines only)
+    throttled: int = 0  # answers HTTP 429 (progress lines only)
+    throttle_wait: float = 0.0  # seconds spent spacing requests (`requests_per_second`)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:

@@ -164,6 +164,7 @@ class TargetCDP(Target):
             float(setting(cfg, "progress_seconds")),
             lambda: [runtime.stats for runtime in self.pipeline.routes],
             self.logger,
+            self.tracker,
         )
         self.progress.start()
 
