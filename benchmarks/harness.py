@@ -75,11 +75,12 @@ def measured(box: SandboxProcess, fn: Callable[[], Run], repeat: int = 1) -> dic
     best: dict[str, Any] | None = None
     for _ in range(max(1, repeat)):
         box.reset()
-        before = box.requests_served()
+        before, box_cpu = box.requests_served(), box.cpu_s()
         run = fn()
         info = {
             "wall_s": round(run.wall_s, 3),
             "cpu_s": round(run.cpu_s, 3),
+            "sandbox_cpu_s": round(box.cpu_s() - box_cpu, 3),
             "ok": run.ok,
             "returncodes": run.returncodes,
             "peak_rss_mb": [round(r, 1) for r in run.peak_rss_mb],

@@ -101,6 +101,12 @@ class SandboxProcess:
         """Change the injected faults (e.g. `latency_ms`) of the running sandbox."""
         requests.post(f"{self.url}/_sandbox/faults", json=faults, timeout=10).raise_for_status()
 
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the sandbox used so far."""
+        assert self.proc is not None
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def rss_mb(self) -> float:
         assert self.proc is not None
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
