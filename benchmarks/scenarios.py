@@ -380,18 +380,18 @@ def state_size(s: Settings) -> Result:
         )
         largest = max(second["states"], key=lambda st: st["bytes"], default=None)
         if largest is not None:
-            changes = second["records"]["profiles"] + second["records"]["events"]
+            previous = first["final"]["total"]
             res.rows.append(
                 Row(
                     name,
                     "largest mid-run STATE",
                     largest["bytes"],
-                    first["final"]["total"],
+                    previous,
                     "~ previous state + changes",
                     None,
-                    f"{largest['stream']} at {largest['lookups_done']:,} lookups done, "
-                    f"{largest['records']:,} of {changes:,} changes emitted; "
-                    f"baseline = previous final state",
+                    f"{largest['stream']} at {largest['lookups_done']:,} lookups read, "
+                    f"{largest['records']:,} records emitted: {largest['bytes'] - previous:+,} B "
+                    f"on the previous final state (the baseline column)",
                 )
             )
         res.rows.append(
@@ -402,9 +402,23 @@ def state_size(s: Settings) -> Result:
                 None,
                 "",
                 None,
-                f"write (finish + JSON) {second['write_s']:.2f}s; state work "
+                "state JSON text -> both streams' bookmarks; state work during the run "
                 f"{second['loop_us']['profiles']:.1f} + {second['loop_us']['events']:.1f} us a "
-                f"lookup; held {memory['held_mib']:.1f} MiB, peak {memory['peak_mib']:.1f} MiB",
+                "lookup (profiles + events)",
+            )
+        )
+        res.rows.append(
+            Row(name, "write s", second["write_s"], None, "", None, "finish() + final JSON")
+        )
+        res.rows.append(
+            Row(
+                name,
+                "MiB loading",
+                memory["peak_mib"],
+                None,
+                "",
+                None,
+                f"tracemalloc peak while loading; {memory['held_mib']:.1f} MiB held once loaded",
             )
         )
     return res

@@ -9,8 +9,9 @@ after it loads that state, then changes `CHANGED` of the lookups (a new `last_up
 
 STATE is written as the tap writes it: after `EVERY_RECORDS` records (`state_interval_records`)
 and, while records are pending, every `EVERY_LOOKUPS` lookups (standing for the time-based
-`state_interval_seconds`: 60 s at ~1,000 lookups a second). Each STATE message holds both
-streams' bookmarks, like the SDK's.
+`state_interval_seconds`: 60 s at ~1,000 lookups a second; a fifth of the lookups when fewer,
+so small runs write a few too). Each STATE message holds both streams' bookmarks, like the
+SDK's.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def simulate(
     """One run over `lk` from the state `state_text`: `profile_updates` (index -> new
     `last_updated`), `new_events(index, bookmark key)` -> the events it emits."""
     fig = RunFigures(len(lk.ids))
+    every_lookups = max(1, min(EVERY_LOOKUPS, len(lk.ids) // 5))
     start = time.perf_counter()
     bookmarks = json.loads(state_text).get("bookmarks", {})
     profiles = ProfileMarks(bookmarks.get("profiles", {}), REQUEST)
@@ -126,7 +128,7 @@ def simulate(
         if profiles.changed(lookup_id, profile_updates.get(i, lk.updated[i])):
             records += 1
             pending += 1
-        if pending >= EVERY_RECORDS or (pending and (i + 1) % EVERY_LOOKUPS == 0):
+        if pending >= EVERY_RECORDS or (pending and (i + 1) % every_lookups == 0):
             line = _state_line(profiles.checkpoint(), loaded_events)
             checkpoint("profiles", i + 1, records, line)
             pending = 0
@@ -149,7 +151,7 @@ def simulate(
             events.advance(lookup_id, bookmark, batch)
             records += len(batch)
             pending += len(batch)
-        if pending >= EVERY_RECORDS or (pending and (i + 1) % EVERY_LOOKUPS == 0):
+        if pending >= EVERY_RECORDS or (pending and (i + 1) % every_lookups == 0):
             line = _state_line(profiles_final, events.checkpoint())
             checkpoint("events", i + 1, records, line)
             pending = 0
