@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 
@@ -18,7 +19,7 @@ from tap_primedata.bookmarks import (
     StateUnreadable,
     fingerprint,
 )
-from tap_primedata.packing import Table, pack_ids, unpack_ids
+from tap_primedata.packing import Table, b85decode, b85encode, pack_ids, unpack_ids
 from tap_primedata.profile_marks import ProfileMarks
 
 END = "2025-02-01T00:00:00Z"
@@ -207,3 +208,12 @@ def test_profiles_midrun_state_grows_with_the_changes_not_the_lookups_read():
     assert not resumed.changed(7, "2025-01-02T00:00:00Z")
     assert not resumed.changed(8, "2025-01-01T00:00:00Z")
     assert second.finish() != final and len(second.finish()["seen"]) == 1
+
+
+@given(st.integers(min_value=0, max_value=3 * 2**16 + 9), st.randoms(use_true_random=False))
+@settings(max_examples=30, deadline=None)
+def test_base85_in_slices_is_base85(size, rnd):
+    blob = rnd.randbytes(size)
+    text = base64.b85encode(blob).decode("ascii")
+    assert b85encode(blob) == text
+    assert b85decode(text) == blob
