@@ -353,6 +353,18 @@ def run_after_run_latency(s: Settings) -> Result:
                 f"{n:,} lookups, max_concurrency {s.latency_concurrency}",
             )
         )
+        res.rows.append(
+            Row(
+                name,
+                "tap CPU s / ideal",
+                ours["cpu_s"] / ours["ideal_s"],
+                base["cpu_s"] / base["ideal_s"],
+                "",
+                None,
+                f"> 1: the run is CPU-bound, whatever the concurrency (one GIL); sandbox "
+                f"CPU {ours['sandbox_cpu_s']:.1f}s beside the tap's {ours['cpu_s']:.1f}s",
+            )
+        )
     return res
 
 
@@ -397,7 +409,7 @@ def state_size(s: Settings) -> Result:
         res.rows.append(
             Row(
                 name,
-                "load s",
+                "load CPU s",
                 second["load_s"],
                 None,
                 "",
@@ -408,7 +420,7 @@ def state_size(s: Settings) -> Result:
             )
         )
         res.rows.append(
-            Row(name, "write s", second["write_s"], None, "", None, "finish() + final JSON")
+            Row(name, "write CPU s", second["write_s"], None, "", None, "finish() + final JSON")
         )
         res.rows.append(
             Row(
