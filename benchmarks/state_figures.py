@@ -5,7 +5,8 @@ big customer's: random 64-bit lookup ids (what `stable_id` gives), each lookup's
 time spread over 30 days in whole seconds with one event id at it, and a `last_updated` each.
 A first run emits every lookup (the state a scheduled sync starts from). The run measured
 after it loads that state, then changes `CHANGED` of the lookups (a new `last_updated` for
-1%, one to three new events for another 1%), profiles first, then events, as the tap does.
+1%, one to three new events for another 1%), a pass of profiles then one of events (the tap
+happens to sync events first; the sizes are the same either way).
 
 STATE is written as the tap writes it: after `EVERY_RECORDS` records (`state_interval_records`)
 and, while records are pending, every `EVERY_LOOKUPS` lookups (standing for the time-based
