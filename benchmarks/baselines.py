@@ -2,10 +2,14 @@
 
     python -m benchmarks.baselines tap --config tap.json [--profiles]   > singer.jsonl
     python -m benchmarks.baselines target --config target.json          < singer.jsonl
+    python -m benchmarks.baselines incremental --config tap.json \
+        --state known.json --state-out known-after.json                  > singer.jsonl
 
 They read the very config files the connectors get, use one `requests.Session` per worker
 thread, `max_concurrency` workers (like the connectors), and orjson for every (de)serialization.
 No validation, no retries, no schema work: the floor our connectors are measured against.
+`incremental` is the tap run after run: a plain JSON dict per lookup (see `_lookup_changes`)
+in place of the tap's packed state, the same two requests a lookup, only the changes emitted.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -109,6 +113,98 @@ def run_tap(cfg: dict[str, Any], with_profiles: bool) -> int:
     return 0
 
 
+# -- tap, run after run ---------------------------------------------------------------------
+Known = list[Any]  # [last_updated, newest time_stamp, [event ids at that time]], RFC 3339
+
+
+def _second_before(stamp: str) -> str:
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ") - timedelta(seconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _lookup_changes(
+    cfg: dict[str, Any], profile_id: str, known: Known | None
+) -> tuple[bytes, Known]:
+    """One lookup's two requests (its profile; its events from a second before the newest
+    one emitted before), the records a run after run emits (the profile if `last_updated`
+    moved, the events not emitted before) and what to know next time."""
+    base, session = cfg["api_url"].rstrip("/"), _session()
+    headers = {"x-api-key": cfg["api_key"], "Content-Type": "application/json"}
+    extracted = datetime.now(timezone.utc).isoformat()
+    last_updated, newest, at_newest = known or (None, None, [])
+    out: list[bytes] = []
+    body = orjson.dumps({"profile_id": profile_id})
+    resp = session.post(f"{base}/pub/profiles/advanced-search", data=body, headers=headers)
+    resp.raise_for_status()
+    profile = orjson.loads(resp.content)["data"]
+    updated = _rfc3339(profile["last_updated"]) if profile.get("last_updated") else None
+    if updated is None or updated != last_updated:
+        profile["last_updated"] = updated
+        out.append(_record("profiles", profile, extracted))
+    query: dict[str, Any] = {
+        "profile_id": profile_id,
+        "start": _second_before(newest) if newest else "1970-01-01T00:00:00Z",
+        "end": cfg["_end"],
+        "sort": "asc",
+        "limit": cfg.get("page_size", 100),
+    }
+    seen = set(at_newest)
+    while True:
+        resp = session.post(
+            f"{base}/pub/events/advanced-search", data=orjson.dumps(query), headers=headers
+        )
+        resp.raise_for_status()
+        page = orjson.loads(resp.content)
+        for event in page.get("data") or []:
+            stamp = _rfc3339(event["time_stamp"])
+            if newest is not None and (stamp < newest or (stamp == newest and event["id"] in seen)):
+                continue
+            event["time_stamp"] = stamp
+            event["sent_at"] = _rfc3339(event["sent_at"])
+            out.append(_record("events", event, extracted))
+            if newest is None or stamp > newest:
+                newest, at_newest, seen = stamp, [], set()
+            at_newest.append(event["id"])
+            seen.add(event["id"])
+        cursor = page.get("cursor") or {}
+        if not cursor.get("has_more") or not cursor.get("next"):
+            return b"".join(out), [updated, newest, at_newest]
+        query["cursor"] = cursor["next"]
+
+
+def run_incremental(cfg: dict[str, Any], state_in: str | None, state_out: str | None) -> int:
+    """The tap run after run, with `{profile_id: Known}` as state (JSON files)."""
+    known: dict[str, Known] = {}
+    if state_in:
+        with open(state_in, "rb") as f:
+            known = orjson.loads(f.read())
+    cfg["_end"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = sys.stdout.buffer
+    for stream in ("profiles", "events"):
+        out.write(
+            orjson.dumps(
+                {"type": "SCHEMA", "stream": stream, "schema": {}, "key_properties": ["id"]}
+            )
+            + b"\n"
+        )
+    workers = int(cfg.get("max_concurrency") or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        window: deque[tuple[str, Future[tuple[bytes, Known]]]] = deque()
+        for pid in [*cfg["profile_ids"], None]:
+            if pid is not None:
+                window.append((pid, pool.submit(_lookup_changes, cfg, pid, known.get(pid))))
+            while window and (pid is None or len(window) > workers * 4):
+                done_pid, future = window.popleft()
+                records, known[done_pid] = future.result()
+                out.write(records)
+    if state_out:
+        with open(state_out, "wb") as f:
+            f.write(orjson.dumps(known))
+    out.write(orjson.dumps({"type": "STATE", "value": {"state": state_out}}) + b"\n")
+    out.flush()
+    return 0
+
+
 # -- target -----------------------------------------------------------------------------
 def _create_time(value: str) -> str:
     """RFC 3339 UTC `2024-01-02T03:04:05Z` -> Dmartech `2024-01-02 03:04:05`."""
@@ -196,14 +292,19 @@ def run_target(cfg: dict[str, Any]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.baselines", description=__doc__)
-    parser.add_argument("role", choices=("tap", "target"))
+    parser.add_argument("role", choices=("tap", "target", "incremental"))
     parser.add_argument("--config", required=True)
     parser.add_argument("--profiles", action="store_true", help="tap: also read each profile")
+    parser.add_argument("--state", help="incremental: what the last run knew (JSON)")
+    parser.add_argument("--state-out", help="incremental: where to write what this run knows")
     args = parser.parse_args(argv)
     with open(args.config, "rb") as f:
         cfg = orjson.loads(f.read())
     start = time.perf_counter()
-    rc = run_tap(cfg, args.profiles) if args.role == "tap" else run_target(cfg)
+    if args.role == "incremental":
+        rc = run_incremental(cfg, args.state, args.state_out)
+    else:
+        rc = run_tap(cfg, args.profiles) if args.role == "tap" else run_target(cfg)
     print(f"baseline {args.role}: {time.perf_counter() - start:.2f}s", file=sys.stderr)
     return rc
 

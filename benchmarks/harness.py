@@ -26,6 +26,11 @@ class Settings:
     latency_profiles: int = 2_000  # scenario 2
     latency_records: int = 200_000  # scenario 4
     rss_sizes: tuple[int, int] = (100_000, 1_000_000)  # scenario 6
+    incremental_lookups: int = 100_000  # scenario 7, at `incremental_concurrency`
+    incremental_concurrency: int = 8
+    incremental_latency_lookups: int = 10_000  # scenario 8, at `latency_concurrency`
+    latency_concurrency: int = 64
+    state_sizes: tuple[int, ...] = (100_000, 1_000_000)  # scenario 9, in process
     concurrency: int = 4
     batch_size: int = 100
     latency_ms: float = 50.0
@@ -70,10 +75,12 @@ def measured(box: SandboxProcess, fn: Callable[[], Run], repeat: int = 1) -> dic
     best: dict[str, Any] | None = None
     for _ in range(max(1, repeat)):
         box.reset()
-        before = box.requests_served()
+        before, box_cpu = box.requests_served(), box.cpu_s()
         run = fn()
         info = {
             "wall_s": round(run.wall_s, 3),
+            "cpu_s": round(run.cpu_s, 3),
+            "sandbox_cpu_s": round(box.cpu_s() - box_cpu, 3),
             "ok": run.ok,
             "returncodes": run.returncodes,
             "peak_rss_mb": [round(r, 1) for r in run.peak_rss_mb],
@@ -111,10 +118,17 @@ def tap_setup(
     return cfg, configs.events_catalog(TAP, cfg, wd)
 
 
-def latency_rows(name: str, s: Settings, ours: dict[str, Any], base: dict[str, Any]) -> list[Row]:
+def latency_rows(
+    name: str,
+    s: Settings,
+    ours: dict[str, Any],
+    base: dict[str, Any],
+    concurrency: int | None = None,
+) -> list[Row]:
+    concurrency = concurrency or s.concurrency
     rows = []
     for who, info in (("ours", ours), ("baseline", base)):
-        ideal = info["requests"] * s.latency_ms / 1000 / s.concurrency
+        ideal = info["requests"] * s.latency_ms / 1000 / concurrency
         info["ideal_s"] = round(ideal, 3)
         ratio = info["wall_s"] / ideal if ideal and info["ok"] else None
         info["wall_over_ideal"] = ratio
@@ -127,7 +141,7 @@ def latency_rows(name: str, s: Settings, ours: dict[str, Any], base: dict[str, A
                     None,
                     "<= 1.3",
                     None if ratio is None else ratio <= 1.3,
-                    f"{info['requests']} req x {s.latency_ms:g} ms / {s.concurrency}"
+                    f"{info['requests']} req x {s.latency_ms:g} ms / {concurrency}"
                     f" = {ideal:.1f}s ideal; wall {info['wall_s']:.1f}s",
                 )
             )

@@ -96,7 +96,7 @@ def _postgres() -> Iterator[Any]:
     try:
         server = postgres_server.start()
     except (FileNotFoundError, RuntimeError) as exc:
-        print(f"[bench] scenario 7: no PostgreSQL ({exc}); its rows are skipped", file=sys.stderr)
+        print(f"[bench] scenario 10: no PostgreSQL ({exc}); its rows are skipped", file=sys.stderr)
         yield None
         return
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -96,6 +97,16 @@ class SandboxProcess:
     def reset(self) -> None:
         requests.post(f"{self.url}/_sandbox/reset", timeout=10)
 
+    def set_faults(self, **faults: Any) -> None:
+        """Change the injected faults (e.g. `latency_ms`) of the running sandbox."""
+        requests.post(f"{self.url}/_sandbox/faults", json=faults, timeout=10).raise_for_status()
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the sandbox used so far."""
+        assert self.proc is not None
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def rss_mb(self) -> float:
         assert self.proc is not None
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
@@ -147,19 +158,27 @@ class PeakRss:
 
 
 class RecordCounter(threading.Thread):
-    """Drains a child's stdout, counting Singer RECORD (and STATE) messages, keeping nothing."""
+    """Drains a child's stdout, counting Singer RECORD (and STATE) messages; keeps nothing,
+    unless `tee` names a file to copy the output to."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], tee: Path | None = None) -> None:
         super().__init__(daemon=True)
         self.stream = stream
+        self.tee = tee
         self.records = 0
         self.states = 0
         self.lines = 0
         self.bytes = 0
 
     def run(self) -> None:
+        with open(self.tee or os.devnull, "wb") as sink:
+            self._drain(sink if self.tee else None)
+
+    def _drain(self, sink: IO[bytes] | None) -> None:
         tail = b""
         while chunk := self.stream.read(1 << 20):
+            if sink is not None:
+                sink.write(chunk)
             self.bytes += len(chunk)
             self.lines += chunk.count(b"\n")
             buf = tail + chunk
@@ -178,6 +197,7 @@ class Run:
     records_out: int = 0
     states_out: int = 0
     lines_out: int = 0
+    cpu_s: float = 0.0  # user + system CPU seconds of all the commands
     stderr_tail: list[str] = field(default_factory=list)
 
     @property
@@ -197,16 +217,20 @@ def run_pipeline(
     workdir: Path,
     count_output: bool = True,
     timeout: float = 3600,
+    tee: Path | None = None,
 ) -> Run:
     """Run `cmds[0] | cmds[1] | ...`, timing the whole and polling each one's peak RSS.
 
-    The last command's stdout is counted (RECORD/STATE messages) or sent to /dev/null.
-    Each command's stderr goes to `workdir/stderr-<i>.log`.
+    The last command's stdout is counted (RECORD/STATE messages), and copied to `tee` if
+    given, or sent to /dev/null. Each command's stderr goes to `workdir/stderr-<i>.log`.
+    CPU time is that of the waited children (`RUSAGE_CHILDREN`): the commands only, as the
+    sandbox and other helpers are still running.
     """
     procs: list[subprocess.Popen[bytes]] = []
     errs = [workdir / f"stderr-{i}.log" for i in range(len(cmds))]
     err_files = [open(p, "wb") for p in errs]  # noqa: SIM115 - closed below
     src = open(stdin, "rb") if stdin else subprocess.DEVNULL  # noqa: SIM115
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     try:
         prev: Any = src
@@ -225,7 +249,7 @@ def run_pipeline(
                 prev.close()  # the child holds it now
             prev = proc.stdout
             procs.append(proc)
-        counter = RecordCounter(procs[-1].stdout) if count_output else None  # type: ignore[arg-type]
+        counter = RecordCounter(procs[-1].stdout, tee) if count_output else None  # type: ignore[arg-type]
         with PeakRss([p.pid for p in procs]) as rss:
             if counter:
                 counter.start()
@@ -235,6 +259,7 @@ def run_pipeline(
             if counter:
                 counter.join()
         wall = time.perf_counter() - start
+        cpu = _children_cpu() - cpu_before
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -252,8 +277,14 @@ def run_pipeline(
         records_out=counter.records if counter else 0,
         states_out=counter.states if counter else 0,
         lines_out=counter.lines if counter else 0,
+        cpu_s=cpu,
         stderr_tail=tails,
     )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _child_env() -> dict[str, str]:

@@ -1,7 +1,7 @@
 """`scripts/bench`: run the scenarios against cdp-sandbox, print a table, write JSON.
 
 scripts/bench                 # everything, full sizes (scenario 6 reads 1M records)
-scripts/bench --quick         # smaller sizes (scenario 6 at 20k / 200k)
+scripts/bench --quick         # smaller sizes (scenario 6 at 20k / 200k, 7 at 10k lookups)
 scripts/bench --only 1 --only 3
 scripts/bench --profile       # also pyinstrument reports of the tap and the target
 """
@@ -43,11 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-profiles", type=int, help="profiles read in scenario 2")
     p.add_argument("--latency-records", type=int, help="records sent in scenario 4")
     p.add_argument("--rss-sizes", type=int, nargs=2, metavar=("SMALL", "LARGE"))
+    p.add_argument("--lookups", type=int, help="lookups of scenario 7 (run after run)")
+    p.add_argument("--latency-lookups", type=int, help="lookups of scenario 8")
+    p.add_argument("--state-sizes", type=int, nargs="+", help="lookups of scenario 9")
     p.add_argument(
         "--concurrency",
         type=int,
         default=4,
-        help="max_concurrency of tap, target and baselines alike (default 4)",
+        help="max_concurrency of tap, target and baselines alike in scenarios 1-6 (default 4; "
+        "7 and 8 use 8 and 64, as issue 8 asks)",
     )
     p.add_argument("--batch-size", type=int, default=100, help="Dmartech batch_size")
     p.add_argument("--latency-ms", type=float, default=50.0)
@@ -68,10 +72,15 @@ def settings(args: argparse.Namespace) -> Settings:
     if args.quick:
         s.records, s.latency_profiles, s.latency_records = 50_000, 500, 50_000
         s.rss_sizes = (20_000, 200_000)
+        s.incremental_lookups, s.incremental_latency_lookups = 10_000, 2_000
+        s.state_sizes = (20_000, 200_000)
     s.records = args.records or s.records
     s.latency_profiles = args.latency_profiles or s.latency_profiles
     s.latency_records = args.latency_records or s.latency_records
     s.rss_sizes = tuple(args.rss_sizes) if args.rss_sizes else s.rss_sizes
+    s.incremental_lookups = args.lookups or s.incremental_lookups
+    s.incremental_latency_lookups = args.latency_lookups or s.incremental_latency_lookups
+    s.state_sizes = tuple(args.state_sizes) if args.state_sizes else s.state_sizes
     s.workdir.mkdir(parents=True, exist_ok=True)
     return s
 

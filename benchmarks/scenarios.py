@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from benchmarks import state_figures
 from benchmarks.capacity import dmartech_capacity, events_capacity
 from benchmarks.harness import (
     EVENTS_PER_PROFILE,
@@ -23,6 +24,8 @@ from benchmarks.harness import (
     target_cfg,
     target_pair,
 )
+from benchmarks.incremental import EVENTS_PER_PROFILE as INCREMENTAL_EVENTS
+from benchmarks.incremental import RunAfterRun
 from benchmarks.ledger import ledger_cost
 from benchmarks.measure import python_cmd, run_pipeline, sandbox
 
@@ -246,6 +249,194 @@ def rss_growth(s: Settings) -> Result:
     return res
 
 
+def _changes_row(name: str, rar: RunAfterRun, ours: dict, base: dict) -> Row:
+    c = rar.changes
+    return Row(
+        name,
+        "records = changes",
+        ours["records_out"],
+        None,
+        "exactly",
+        ours["exact"] and base["exact"],
+        f"{len(c.profiles)} profiles changed + {len(c.events)} late events added; "
+        f"ours {ours['emitted']}, baseline {base['records_out']} records (exact: {base['exact']})",
+    )
+
+
+def run_after_run(s: Settings) -> Result:
+    """(7) run after run, 1% changed: the tap's CPU a lookup and wall against the baseline."""
+    res, n = Result(), s.incremental_lookups
+    with sandbox(profiles=n, events_per_profile=INCREMENTAL_EVENTS) as box:
+        rar = RunAfterRun(box, s, n, s.incremental_concurrency, "s7")
+        first = rar.first_run()
+        base = rar.baseline()
+        ours = rar.ours()
+    res.details.update(rar.details, lookups=n, concurrency=s.incremental_concurrency)
+    name = "7 run after run"
+    ok = ours["ok"] and base["ok"]
+    ours_us, base_us = (ours["cpu_s"] / n * 1e6, base["cpu_s"] / n * 1e6) if ok else (None, None)
+    res.rows.append(
+        Row(
+            name,
+            "CPU us / lookup",
+            ours_us,
+            base_us,
+            "ratio <= 1.0",
+            None if not ok else ours_us <= base_us,
+            f"{n:,} lookups, max_concurrency {s.incremental_concurrency}; CPU seconds "
+            f"tap {ours['cpu_s']:.1f} / baseline {base['cpu_s']:.1f}",
+        )
+    )
+    res.rows.append(
+        Row(
+            name,
+            "wall s",
+            ours["wall_s"] if ok else None,
+            base["wall_s"] if ok else None,
+            "",
+            None,
+            f"{ours['requests']:,} requests ({ours['requests'] / n:.2f} a lookup), "
+            f"baseline {base['requests']:,}; peak RSS tap {ours['peak_rss_mb'][0]:.0f} MiB",
+        )
+    )
+    res.rows.append(_changes_row(name, rar, ours, base))
+    final = ours["final_state"] or {}
+    res.rows.append(
+        Row(
+            "7 state",
+            "final bytes / lookup",
+            final.get("value", 0) / n,
+            base["state_bytes"] / n,
+            "",
+            None,
+            f"events {final.get('events', 0) / n:.1f} + profiles {final.get('profiles', 0) / n:.1f}"
+            f" B a lookup; largest STATE line {ours['largest_state_line']:,} B; "
+            "baseline: a plain JSON dict",
+        )
+    )
+    res.rows.append(
+        Row(
+            "7 first run",
+            "CPU us / lookup",
+            first["cpu_s"] / n * 1e6,
+            None,
+            "",
+            None,
+            f"reads everything, {first['records_out']:,} records: wall {first['wall_s']:.0f}s, "
+            f"{first['requests']:,} requests; final state {first['final_state']['value']:,} B",
+        )
+    )
+    return res
+
+
+def run_after_run_latency(s: Settings) -> Result:
+    """(8) run after run with per-request latency at max_concurrency 64: wall against ideal."""
+    res, n = Result(), s.incremental_latency_lookups
+    with sandbox(profiles=n, events_per_profile=INCREMENTAL_EVENTS) as box:
+        rar = RunAfterRun(box, s, n, s.latency_concurrency, "s8")
+        rar.first_run()  # without latency: it only builds the state
+        box.set_faults(latency_ms=s.latency_ms)
+        base = rar.baseline()
+        ours = rar.ours()
+    res.details.update(rar.details, lookups=n, concurrency=s.latency_concurrency)
+    name = "8 after run +latency"
+    res.rows += latency_rows(name, s, ours, base, s.latency_concurrency)
+    res.rows.append(_changes_row(name, rar, ours, base))
+    if ours["ok"] and base["ok"]:
+        res.rows.append(
+            Row(
+                name,
+                "CPU us / lookup",
+                ours["cpu_s"] / n * 1e6,
+                base["cpu_s"] / n * 1e6,
+                "",
+                None,
+                f"{n:,} lookups, max_concurrency {s.latency_concurrency}",
+            )
+        )
+        res.rows.append(
+            Row(
+                name,
+                "tap CPU s / ideal",
+                ours["cpu_s"] / ours["ideal_s"],
+                base["cpu_s"] / base["ideal_s"],
+                "",
+                None,
+                f"> 1: the run is CPU-bound, whatever the concurrency (one GIL); sandbox "
+                f"CPU {ours['sandbox_cpu_s']:.1f}s beside the tap's {ours['cpu_s']:.1f}s",
+            )
+        )
+    return res
+
+
+def state_size(s: Settings) -> Result:
+    """(9) state in process at 100k and 1M lookups: bytes, mid-run STATE, load/write, memory."""
+    res = Result()
+    for n in s.state_sizes:
+        fig = state_figures.figures(n)
+        res.details[str(n)] = fig
+        first, second, memory = fig["first"], fig["second"], fig["memory"]
+        final = second["final"]
+        name = f"9 state {n:,}"
+        per = final["total"] / n
+        res.rows.append(
+            Row(
+                name,
+                "final bytes / lookup",
+                per,
+                None,
+                "<= 16 at 1M",
+                per <= 16 if n >= 1_000_000 else None,
+                f"events {final['events'] / n:.1f} + profiles {final['profiles'] / n:.1f} B a "
+                f"lookup; {final['total']:,} B",
+            )
+        )
+        largest = max(second["states"], key=lambda st: st["bytes"], default=None)
+        if largest is not None:
+            previous = first["final"]["total"]
+            res.rows.append(
+                Row(
+                    name,
+                    "largest mid-run STATE",
+                    largest["bytes"],
+                    previous,
+                    "~ previous state + changes",
+                    None,
+                    f"{largest['stream']} at {largest['lookups_done']:,} lookups read, "
+                    f"{largest['records']:,} records emitted: {largest['bytes'] - previous:+,} B "
+                    f"on the previous final state (the baseline column)",
+                )
+            )
+        res.rows.append(
+            Row(
+                name,
+                "load CPU s",
+                second["load_s"],
+                None,
+                "",
+                None,
+                "state JSON text -> both streams' bookmarks; state work during the run "
+                f"{second['loop_us']['profiles']:.1f} + {second['loop_us']['events']:.1f} us a "
+                "lookup (profiles + events)",
+            )
+        )
+        res.rows.append(
+            Row(name, "write CPU s", second["write_s"], None, "", None, "finish() + final JSON")
+        )
+        res.rows.append(
+            Row(
+                name,
+                "MiB loading",
+                memory["peak_mib"],
+                None,
+                "",
+                None,
+                f"tracemalloc peak while loading; {memory['held_mib']:.1f} MiB held once loaded",
+            )
+        )
+    return res
+
+
 SCENARIOS: dict[int, Callable[[Settings], Result]] = {
     1: tap_throughput,
     2: tap_latency,
@@ -253,5 +444,8 @@ SCENARIOS: dict[int, Callable[[Settings], Result]] = {
     4: target_latency,
     5: pipeline,
     6: rss_growth,
-    7: ledger_cost,
+    7: run_after_run,
+    8: run_after_run_latency,
+    9: state_size,
+    10: ledger_cost,
 }

@@ -9,8 +9,10 @@ other parts or properties (`profile_types`, `profile_properties`) changes every 
 so every profile is sent once again. A missing or unparseable `last_updated` is always emitted.
 
 State (version 1): `{"version": 1, "seen": [packed set, ...]}`. A finished run keeps exactly
-the fingerprints it saw (lookups no longer configured drop out); mid-run STATE adds the run's
-fingerprints so far to the sets it started from, reusing their text.
+the fingerprints it saw (lookups no longer configured drop out); mid-run STATE adds the
+fingerprints of the profiles emitted so far to the sets it started from, reusing their text,
+so it grows with what changed, not with the lookups read (an unchanged profile's fingerprint
+is in those sets already).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class ProfileMarks:
         self.loaded: list[array] = []
         self.loaded_texts: list[str] = []
         self.seen = array("Q")  # this run's fingerprints, in the order seen
-        self.packed_runs: list[str] = []  # `seen[:packed_upto]`, packed in slices
+        self.emitted = array("Q")  # those not in the loaded sets, in the order seen
+        self.packed_runs: list[str] = []  # `emitted[:packed_upto]`, packed in slices
         self.packed_upto = 0
         self._load(stream_state.get(STATE_KEY))
 
@@ -77,16 +80,19 @@ class ProfileMarks:
             return True
         value = self.fingerprint(lookup_id, last_updated)
         self.seen.append(value)
-        return not any(contains(ids, value) for ids in self.loaded)
+        if any(contains(ids, value) for ids in self.loaded):
+            return False
+        self.emitted.append(value)
+        return True
 
     def checkpoint(self) -> dict[str, Any]:
-        """The state to emit mid-run: what it started from plus what this run saw so far."""
-        if len(self.seen) - self.packed_upto >= FREEZE:
-            self.packed_runs.append(pack_ids(self.seen[self.packed_upto :]))
-            self.packed_upto = len(self.seen)
+        """The state to emit mid-run: what it started from plus what this run emitted so far."""
+        if len(self.emitted) - self.packed_upto >= FREEZE:
+            self.packed_runs.append(pack_ids(self.emitted[self.packed_upto :]))
+            self.packed_upto = len(self.emitted)
         texts = self.loaded_texts + self.packed_runs
-        if len(self.seen) > self.packed_upto:
-            texts = [*texts, pack_ids(self.seen[self.packed_upto :])]
+        if len(self.emitted) > self.packed_upto:
+            texts = [*texts, pack_ids(self.emitted[self.packed_upto :])]
         return {"version": VERSION, "seen": texts}
 
     def finish(self) -> dict[str, Any]:

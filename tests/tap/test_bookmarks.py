@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 
@@ -18,7 +19,7 @@ from tap_primedata.bookmarks import (
     StateUnreadable,
     fingerprint,
 )
-from tap_primedata.packing import Table, pack_ids, unpack_ids
+from tap_primedata.packing import Table, b85decode, b85encode, pack_ids, unpack_ids
 from tap_primedata.profile_marks import ProfileMarks
 
 END = "2025-02-01T00:00:00Z"
@@ -189,3 +190,30 @@ def test_profile_fingerprints_follow_last_updated_and_the_request():
     assert other.changed(1, "2025-01-01T00:00:00Z")
     with pytest.raises(StateUnreadable):
         ProfileMarks({STATE_KEY: {"version": 1, "seen": ["!!"]}}, "all")
+
+
+def test_profiles_midrun_state_grows_with_the_changes_not_the_lookups_read():
+    first = ProfileMarks({}, "all")
+    for lookup_id in range(20_000):
+        first.changed(lookup_id, "2025-01-01T00:00:00Z")
+    final = first.finish()
+    second = ProfileMarks(state_of(final), "all")
+    moved = {7: "2025-01-02T00:00:00Z"}
+    for lookup_id in range(20_000):
+        second.changed(lookup_id, moved.get(lookup_id, "2025-01-01T00:00:00Z"))
+    mid = second.checkpoint()
+    assert mid["seen"][: len(final["seen"])] == final["seen"]  # reused verbatim
+    assert sum(map(len, mid["seen"][len(final["seen"]) :])) < 40  # one fingerprint more
+    resumed = ProfileMarks(state_of(mid), "all")
+    assert not resumed.changed(7, "2025-01-02T00:00:00Z")
+    assert not resumed.changed(8, "2025-01-01T00:00:00Z")
+    assert second.finish() != final and len(second.finish()["seen"]) == 1
+
+
+@given(st.integers(min_value=0, max_value=3 * 2**16 + 9), st.randoms(use_true_random=False))
+@settings(max_examples=30, deadline=None)
+def test_base85_in_slices_is_base85(size, rnd):
+    blob = rnd.randbytes(size)
+    text = base64.b85encode(blob).decode("ascii")
+    assert b85encode(blob) == text
+    assert b85decode(text) == blob
