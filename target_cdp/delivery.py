@@ -4,6 +4,11 @@ Each destination has `max_concurrency` lanes, one thread each, delivering its ba
 A record goes to lane `hash(stream key) % lanes`, so records with the same key are never
 reordered; a record whose key sits in another open batch of the same route and lane (another
 batch key, e.g. an upsert then a delete) flushes that batch first.
+
+With a ledger (`target_cdp.ledger.memory`), a route that diffs holds its prepared records
+in a window first: one lookup per window decides which are sent; each delivered batch's
+outcome is written to the ledger before its records count as done (and so before the STATE
+covering them is written).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from functools import partial
 from typing import Any
 
 from target_cdp.deadletter import DeadLetters
+from target_cdp.ledger.digest import key_text
+from target_cdp.ledger.memory import Mark, Outcome, RouteMemory
 from target_cdp.routes import Route
 from target_cdp.sender import (
     Aborted,
@@ -45,7 +52,7 @@ _QUEUE_BATCHES = 4  # batches waiting per lane before the reader blocks (backpre
 class Buffer:
     """An open batch: items of one route, lane and batch key."""
 
-    __slots__ = ("bkey", "intervals", "items", "keys", "records", "size")
+    __slots__ = ("bkey", "intervals", "items", "keys", "marks", "records", "size")
 
     def __init__(self, bkey: Any, size: int) -> None:
         self.bkey = bkey
@@ -54,6 +61,7 @@ class Buffer:
         self.records: list[dict] = []
         self.intervals: list[Interval] = []
         self.keys: set[Any] = set()
+        self.marks: list[Any] = []  # with a ledger: a `Mark`, or the stream key (untracked)
 
 
 @dataclass
@@ -68,6 +76,7 @@ class RouteRuntime:
     buffers: list[dict[Any, Buffer]] = field(default_factory=list)
     send: Send | None = None
     failed_once: bool = False
+    memory: RouteMemory | None = None
 
     def __post_init__(self) -> None:
         self.buffers = [{} for _ in self.lanes]
@@ -85,15 +94,22 @@ class Lane(threading.Thread):
     def run(self) -> None:
         while True:
             job = self.queue.get()
-            if job is None:
-                return
-            if self.pipeline.stopped is not None:
-                continue
             try:
-                self.pipeline.process(*job)
-            except Exception as exc:  # e.g. the dead-letter file cannot be written
-                self.pipeline.logger.error("%s: delivery failed", self.name, exc_info=exc)
-                self.pipeline.stop(StopDelivery(f"delivery failed: {type(exc).__name__}: {exc}"))
+                if job is None:
+                    return
+                if self.pipeline.stopped is not None:
+                    self.pipeline.dropped.append(job)
+                    continue
+                try:
+                    self.pipeline.process(*job)
+                except Exception as exc:  # e.g. the dead-letter file or the ledger fails
+                    self.pipeline.logger.error("%s: delivery failed", self.name, exc_info=exc)
+                    self.pipeline.dropped.append(job)
+                    self.pipeline.stop(
+                        StopDelivery(f"delivery failed: {type(exc).__name__}: {exc}")
+                    )
+            finally:
+                self.queue.task_done()
 
 
 class Pipeline:
@@ -116,6 +132,7 @@ class Pipeline:
         self.routes: list[RouteRuntime] = []
         self._round_robin = itertools.count()
         self._last_flush = time.monotonic()
+        self.dropped: list[tuple[RouteRuntime, Buffer]] = []  # batches a stop left undelivered
 
     def add_lanes(self, name: str, count: int) -> list[Lane]:
         lanes = [Lane(self, f"{name}-lane-{i}") for i in range(count)]
@@ -129,54 +146,171 @@ class Pipeline:
         return runtime
 
     # main thread ------------------------------------------------------------------------
-    def submit(self, routes: list[RouteRuntime], record: dict, key: Any) -> None:
-        """Fan one record out to its stream's routes (`key`: the stream key values or None)."""
+    def submit(
+        self, routes: list[RouteRuntime], record: dict, key: Any, version: Any = None
+    ) -> None:
+        """Fan one record out to its stream's routes (`key`: the stream key values or None;
+        `version`: the full-table version its RECORD message carries)."""
         if self.stopped is not None:
             raise self.stopped
-        if key is None:
-            slot = next(self._round_robin)
-        else:
-            try:
-                slot = hash(key)
-            except TypeError:
-                slot = hash(repr(key))
+        slot = self._slot(key)
         interval = self.tracker.open
         for rt in routes:
             rt.stats.received += 1
-            route = rt.route
-            values = route.project(record)
-            if route.fields is None:
-                values.pop("_sdc_deleted_at", None)
-            try:
-                item = rt.dest.prepare(route, values, record)
-                bkey = rt.dest.batch_key(route, item)
-            except RecordError as exc:
-                self.reject(rt, [record], exc.code, exc.message)
-                continue
-            except ConfigError:
-                raise
-            except Exception as exc:  # a vendor bug: keep going, but show it once
-                self._internal_error(rt, [record], exc)
-                continue
-            lane_no = slot % len(rt.lanes)
-            open_ = rt.buffers[lane_no]
-            buf = open_.get(bkey)
-            if buf is None:
-                buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(route, bkey))
-            if key is not None:
-                if len(open_) > 1:
-                    for other in list(open_.values()):
-                        if other is not buf and key in other.keys:
-                            self._flush(rt, lane_no, other)
-                buf.keys.add(key)
-            buf.items.append(item)
-            buf.records.append(record)
-            buf.intervals.append(interval)
-            interval.submitted += 1
-            if len(buf.items) >= buf.size:
-                self._flush(rt, lane_no, buf)
+            self._route_record(rt, record, key, slot, interval, version)
         if self.tracker.waiting and time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush_all()
+
+    def _slot(self, key: Any) -> int:
+        if key is None:
+            return next(self._round_robin)
+        try:
+            return hash(key)
+        except TypeError:
+            return hash(repr(key))
+
+    def _route_record(
+        self,
+        rt: RouteRuntime,
+        record: dict,
+        key: Any,
+        slot: int,
+        interval: Interval,
+        version: Any,
+        clear: str | None = None,
+    ) -> None:
+        """Prepare one record for one route and batch it (through the diff window if any)."""
+        route = rt.route
+        values = route.project(record)
+        if route.fields is None:
+            values.pop("_sdc_deleted_at", None)
+        try:
+            item = rt.dest.prepare(route, values, record)
+            bkey = rt.dest.batch_key(route, item)
+        except RecordError as exc:
+            self.reject(rt, [record], exc.code, exc.message)
+            if rt.memory is not None:
+                rt.memory.saw(key, version)
+            return
+        except ConfigError:
+            raise
+        except Exception as exc:  # a vendor bug: keep going, but show it once
+            self._internal_error(rt, [record], exc)
+            return
+        memory = rt.memory
+        if memory is None:
+            self._enqueue(rt, slot, key, item, bkey, record, interval, None)
+            return
+        if not memory.tracks:
+            mark: Any = key
+            if clear is not None:
+                mark = Mark(key, key_text(key), item, record, "upsert")
+                mark.clear = clear
+            self._enqueue(rt, slot, key, item, bkey, record, interval, mark)
+            return
+        mark = memory.mark(key, item, record, version)
+        mark.clear = clear
+        mark.bkey, mark.interval, mark.slot = bkey, interval, slot
+        interval.submitted += 1
+        ready = memory.admit(mark)
+        if ready:
+            self._send_marks(rt, ready)
+
+    def _send_marks(self, rt: RouteRuntime, marks: list[Mark]) -> None:
+        """Batch the marks a diff window decided to send (already counted as submitted)."""
+        for mark in marks:
+            self._enqueue(rt, mark.slot, mark.key, mark.item, mark.bkey, mark.record,
+                          mark.interval, mark, counted=True)  # fmt: skip
+
+    def _enqueue(
+        self,
+        rt: RouteRuntime,
+        slot: int,
+        key: Any,
+        item: Any,
+        bkey: Any,
+        record: dict,
+        interval: Interval,
+        mark: Any,
+        counted: bool = False,
+    ) -> None:
+        lane_no = slot % len(rt.lanes)
+        open_ = rt.buffers[lane_no]
+        buf = open_.get(bkey)
+        if buf is None:
+            buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(rt.route, bkey))
+        if key is not None:
+            if len(open_) > 1:
+                for other in list(open_.values()):
+                    if other is not buf and key in other.keys:
+                        self._flush(rt, lane_no, other)
+            buf.keys.add(key)
+        buf.items.append(item)
+        buf.records.append(record)
+        buf.intervals.append(interval)
+        if rt.memory is not None:
+            buf.marks.append(mark)
+        if not counted:
+            interval.submitted += 1
+        if len(buf.items) >= buf.size:
+            self._flush(rt, lane_no, buf)
+
+    # ledger: retries at the start, deletes when a full-table version completes ----------
+    def retry_pending(self) -> int:
+        """Send the records earlier runs left pending, before any new input."""
+        count = 0
+        for rt in self.routes:
+            memory = rt.memory
+            if memory is None or not memory.run.retry_failed:
+                continue
+            for text, body in memory.pending():
+                interval = self.tracker.open
+                if "delete" in body:
+                    if not isinstance(body["delete"], dict):
+                        continue
+                    mark = memory.delete_mark(text, body["delete"])
+                    mark.clear = text
+                    self._enqueue_mark(rt, mark, interval)
+                else:
+                    record = body.get("record")
+                    if not isinstance(record, dict):
+                        continue
+                    key = body.get("key")
+                    key = tuple(key) if isinstance(key, list) else key
+                    rt.stats.add(retried=1)
+                    self._route_record(rt, record, key, self._slot(key), interval, None, text)
+                count += 1
+        return count
+
+    def _enqueue_mark(self, rt: RouteRuntime, mark: Mark, interval: Interval) -> None:
+        mark.bkey = rt.dest.batch_key(rt.route, mark.item)
+        mark.interval = interval
+        self._enqueue(rt, self._slot(mark.key), mark.key, mark.item, mark.bkey, mark.record,
+                      interval, mark)  # fmt: skip
+
+    def delete_missing(self, rt: RouteRuntime, version: int) -> int:
+        """Full-table `version` completed: delete the route's keys it did not contain."""
+        memory = rt.memory
+        if memory is None or not memory.delete_missing:
+            return 0
+        self.drain()
+        gone = memory.missing(version)
+        for text, values in gone:
+            self._enqueue_mark(rt, memory.delete_mark(text, values), self.tracker.open)
+        if gone:
+            self.logger.info(
+                "%s: full-table version %s completed; deleting %d keys it no longer has",
+                rt.route.label, version, len(gone),
+            )  # fmt: skip
+        return len(gone)
+
+    def drain(self) -> None:
+        """Send everything open and wait until every lane has finished its queue."""
+        self.flush_all()
+        for lane in self.lanes:
+            lane.queue.join()
+        if self.stopped is not None:
+            raise self.stopped
 
     def on_state(self) -> None:
         """A STATE arrived: flush partial batches if the last flush is old enough."""
@@ -185,6 +319,9 @@ class Pipeline:
 
     def flush_all(self) -> None:
         self._last_flush = time.monotonic()
+        for rt in self.routes:
+            if rt.memory is not None and (rt.memory.window or rt.memory.seen):
+                self._send_marks(rt, rt.memory.resolve())
         for rt in self.routes:
             for lane_no, open_ in enumerate(rt.buffers):
                 for buf in list(open_.values()):
@@ -214,38 +351,98 @@ class Pipeline:
             lane.join()
         for sender in {id(rt.sender): rt.sender for rt in self.routes}.values():
             sender.close()
+        if self.stopped is not None:
+            self._park(self.stopped.message)
+
+    def _park(self, reason: str) -> None:
+        """The run stopped: what was not delivered becomes pending in the ledger."""
+        left: dict[int, list[Mark]] = {}
+        for rt, buf in self.dropped:
+            left.setdefault(id(rt), []).extend(_marks(buf, range(len(buf.items))))
+        for rt in self.routes:
+            if rt.memory is None:
+                continue
+            marks = left.setdefault(id(rt), [])
+            marks.extend(rt.memory.window)
+            rt.memory.window = []
+            for open_ in rt.buffers:
+                for buf in open_.values():
+                    marks.extend(_marks(buf, range(len(buf.items))))
+                open_.clear()
+        for rt in self.routes:
+            marks = left.get(id(rt))
+            if rt.memory is None or not marks:
+                continue
+            outcome = Outcome(failed=[(m, "pending", "stopped", reason) for m in marks])
+            try:
+                rt.memory.settle(outcome)
+            except Exception as exc:  # the ledger itself is what failed
+                self.logger.error("%s: could not record %d pending records in the ledger: %s",
+                                  rt.route.label, len(marks), exc)  # fmt: skip
+            else:
+                rt.stats.add(pending=len(marks))
 
     # lane threads -----------------------------------------------------------------------
     def process(self, rt: RouteRuntime, buf: Buffer) -> None:
-        """Deliver one batch; its records end delivered or dead-lettered (unless the run stops)."""
+        """Deliver one batch; its records end delivered, dead-lettered or (with a ledger)
+        pending; the ledger is written before they count as done."""
+        report: _Report | None = _Report() if rt.memory is not None else None
         try:
-            self._deliver(rt, buf.items, buf.records)
+            self._deliver(rt, buf, 0, len(buf.items), report)
         except StopDelivery as exc:
             self.stop(exc)
+            if report is not None and rt.memory is not None:
+                done = set(report.ok) | {i for i, *_ in report.failed}
+                rest = [i for i in range(len(buf.items)) if i not in done]
+                report.failed += [(i, "pending", "stopped", exc.message) for i in rest]
+                rt.memory.settle(report.outcome(buf))
+                rt.stats.add(pending=len(rest))
             return
         except Exception as exc:  # a vendor bug in build/deliver
             self._internal_error(rt, buf.records, exc)
+            if report is not None:
+                report.ok = []
+                report.failed = [(i, "refused", "internal_error", str(exc))
+                                 for i in range(len(buf.items))]  # fmt: skip
+        if report is not None and rt.memory is not None:
+            rt.memory.settle(report.outcome(buf))
         self.tracker.done(buf.intervals)
 
-    def _deliver(self, rt: RouteRuntime, items: list[Any], records: list[dict]) -> None:
+    def _deliver(self, rt: RouteRuntime, buf: Buffer, lo: int, hi: int, report: _Report | None
+                 ) -> None:  # fmt: skip
+        items = buf.items[lo:hi] if lo or hi != len(buf.items) else buf.items
         try:
             rejections = rt.dest.deliver(rt.route, items, rt.send)
         except Refused as refused:
-            if len(items) == 1:
-                self.reject(rt, records, refused.answer.code, refused.answer.message)
+            if hi - lo == 1:
+                answer = refused.answer
+                self._fail(rt, buf, [lo], answer.code, answer.message, "refused", report)
                 return
-            mid = len(items) // 2
-            self._deliver(rt, items[:mid], records[:mid])
-            self._deliver(rt, items[mid:], records[mid:])
+            mid = lo + (hi - lo) // 2
+            self._deliver(rt, buf, lo, mid, report)
+            self._deliver(rt, buf, mid, hi, report)
             return
         except RetriesExhausted as exc:
             answer = exc.answer
             code = answer.code if answer is not None and answer.code else "retries_exhausted"
-            self.reject(rt, records, code, exc.message)
+            self._fail(rt, buf, list(range(lo, hi)), code, exc.message, "pending", report)
             return
+        refused = set()
         for index, answer in rejections:
-            self.reject(rt, [records[index]], answer.code, answer.message)
-        rt.stats.add(delivered=len(items) - len({i for i, _ in rejections}))
+            refused.add(index)
+            self._fail(rt, buf, [lo + index], answer.code, answer.message, "refused", report)
+        rt.stats.add(delivered=len(items) - len(refused))
+        if report is not None:
+            report.ok += [i for i in range(lo, hi) if i - lo not in refused]
+
+    def _fail(self, rt: RouteRuntime, buf: Buffer, indices: list[int], code: Any, message: str,
+              kind: str, report: _Report | None) -> None:  # fmt: skip
+        """Dead-letter records of a batch; with a ledger also note them pending or refused."""
+        self.reject(rt, [buf.records[i] for i in indices], code, message)
+        if report is not None:
+            report.failed += [(i, kind, str(code), message) for i in indices]
+            if kind == "pending":
+                rt.stats.add(pending=len(indices))
 
     def reject(self, rt: RouteRuntime, records: list[dict], code: Any, message: str) -> None:
         route = rt.route
@@ -263,3 +460,31 @@ class Pipeline:
         if self.stopped is None:
             self.stopped = exc
         self.stop_event.set()
+
+
+class _Report:
+    """Indices of one batch's items: delivered, and failed with (kind, code, message)."""
+
+    __slots__ = ("failed", "ok")
+
+    def __init__(self) -> None:
+        self.ok: list[int] = []
+        self.failed: list[tuple[int, str, str, str]] = []
+
+    def outcome(self, buf: Buffer) -> Outcome:
+        marks = _marks(buf, range(len(buf.items)))
+        return Outcome(
+            delivered=[marks[i] for i in self.ok],
+            failed=[(marks[i], kind, code, msg) for i, kind, code, msg in self.failed],
+        )
+
+
+def _marks(buf: Buffer, indices: range) -> list[Mark]:
+    """The batch's marks; a stream key (untracked route) becomes a `Mark` when needed."""
+    out = []
+    for i in indices:
+        mark = buf.marks[i] if i < len(buf.marks) else None
+        if not isinstance(mark, Mark):
+            mark = Mark(mark, key_text(mark), buf.items[i], buf.records[i], "upsert")
+        out.append(mark)
+    return out

@@ -56,6 +56,8 @@ class Route:
     create_time_property: str | None = None
     time_property: str | None = None
     identity_property: str | None = None
+    diff: bool | None = None  # None: the destination's default for the route type
+    delete_missing: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)  # any other route keys
 
     @property

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "state_flush_seconds": 5.0,
     "progress_seconds": 10.0,
     "summary_path": None,
+    "ledger_uri": "sqlite:///target-cdp-ledger.db",
+    "retry_failed": True,
+    "full_resync": False,
 }
 
 _ROUTE = th.ObjectType(
@@ -42,6 +45,20 @@ _ROUTE = th.ObjectType(
     th.Property("create_time_property", th.StringType),
     th.Property("time_property", th.StringType),
     th.Property("identity_property", th.StringType),
+    th.Property(
+        "diff",
+        th.BooleanType,
+        description="Send a record only when its mapped payload differs from the one last "
+        "delivered for its key (default: on for user, customer and delete routes, off for "
+        "events)",
+    ),
+    th.Property(
+        "delete_missing",
+        th.BooleanType,
+        default=False,
+        description="Dmartech user routes: when a full-table version completes "
+        "(ACTIVATE_VERSION), delete keys delivered earlier and absent from it",
+    ),
     additional_properties=True,
 )
 
@@ -112,6 +129,28 @@ GENERIC = th.PropertiesList(
         description="Seconds between progress log lines (0: none)",
     ),
     th.Property("summary_path", th.StringType, description="Also write the summary as JSON here"),
+    th.Property(
+        "ledger_uri",
+        th.StringType,
+        secret=True,  # a PostgreSQL URL carries its password
+        default=DEFAULTS["ledger_uri"],
+        description="Where the target remembers what it delivered: sqlite:///PATH, "
+        "postgresql://USER:PASSWORD@HOST:PORT/DB (shared by several runs or machines), "
+        "or none",
+    ),
+    th.Property(
+        "retry_failed",
+        th.BooleanType,
+        default=True,
+        description="Send records left pending by earlier runs (retries exhausted, run "
+        "stopped) at the start of the run, before new input",
+    ),
+    th.Property(
+        "full_resync",
+        th.BooleanType,
+        default=False,
+        description="Send every record this run even if unchanged (the ledger is still updated)",
+    ),
 )
 
 

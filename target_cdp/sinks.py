@@ -96,13 +96,15 @@ class CDPSink(Sink):
             try:
                 self._validator.validate(record)
             except InvalidRecord as exc:
-                self._reject_invalid(record, key, line, exc.error_message)
+                self._reject_invalid(record, key, line, exc.error_message, message.get("version"))
                 return
         if deleted is not None:
             record["_sdc_deleted_at"] = deleted
-        self.cdp.pipeline.submit(self.routes, record, key)
+        self.cdp.pipeline.submit(self.routes, record, key, message.get("version"))
 
-    def _reject_invalid(self, record: dict, key: t.Any, line: int, message: str) -> None:
+    def _reject_invalid(
+        self, record: dict, key: t.Any, line: int, message: str, version: t.Any = None
+    ) -> None:
         """Dead-letter a record failing its schema on every route of the stream."""
         self.invalid += 1
         if self.invalid <= _WARN_INVALID:
@@ -116,6 +118,8 @@ class CDPSink(Sink):
         for rt in self.routes:
             rt.stats.received += 1
             self.cdp.pipeline.reject(rt, [record], "schema_invalid", message)
+            if rt.memory is not None:  # still at the source: delete_missing keeps its key
+                rt.memory.saw(key, version)
 
     def process_record(self, record: dict, context: dict) -> None:
         """Unused: `TargetCDP` calls `accept` directly."""

@@ -10,7 +10,9 @@ from typing import Any
 
 from target_cdp.deadletter import utc_now
 
-COUNTERS = ("received", "delivered", "rejected", "requests", "retries")
+COUNTERS = ("received", "delivered", "unchanged", "rejected", "requests", "retries")
+# Shown in the summary line only when not zero; always in the JSON.
+LEDGER_COUNTERS = ("added", "changed", "deleted", "retried", "pending")
 
 
 @dataclass
@@ -23,6 +25,12 @@ class RouteStats:
     rejected: int = 0
     requests: int = 0
     retries: int = 0
+    unchanged: int = 0  # not sent: the ledger says the destination already has it
+    added: int = 0  # sent for a key the ledger did not know
+    changed: int = 0  # sent for a key whose payload changed
+    deleted: int = 0  # deletes sent by delete_missing
+    retried: int = 0  # pending records of earlier runs sent again
+    pending: int = 0  # left pending in the ledger for the next run
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -31,10 +39,13 @@ class RouteStats:
                 setattr(self, key, getattr(self, key) + value)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"route": self.label, **{k: getattr(self, k) for k in COUNTERS}}
+        return {"route": self.label, **{k: getattr(self, k) for k in COUNTERS + LEDGER_COUNTERS}}
 
     def line(self) -> str:
-        return f"{self.label}: " + ", ".join(f"{k} {getattr(self, k)}" for k in COUNTERS)
+        shown = [k for k in LEDGER_COUNTERS if getattr(self, k)]
+        return f"{self.label}: " + ", ".join(
+            f"{k} {getattr(self, k)}" for k in COUNTERS + tuple(shown)
+        )
 
 
 def summary_line(
@@ -63,7 +74,7 @@ def write_json(
         "status": status,
         "routes": [r.as_dict() for r in routes],
         "ignored_streams": ignored,
-        "totals": {k: sum(getattr(r, k) for r in routes) for k in COUNTERS},
+        "totals": {k: sum(getattr(r, k) for r in routes) for k in COUNTERS + LEDGER_COUNTERS},
         **extra,
     }
     target = Path(path)

@@ -5,6 +5,11 @@ goes to its stream's routes (`delivery`), and a STATE is written only once every
 received before it is delivered or dead-lettered (`state`). Schema-invalid records are
 dead-lettered (code `schema_invalid`); malformed input stops reading with one line naming the
 line number, after the records already read are delivered and their state emitted.
+
+With a ledger (`ledger_uri`, see `target_cdp.ledger`), the run opens it before reading input
+(one line naming `ledger_uri` when it cannot), first resends what earlier runs left pending,
+and a full-table version completed by ACTIVATE_VERSION deletes what it no longer holds on
+`delete_missing` routes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import sys
 import typing as t
 from collections import defaultdict
+from typing import Any
+from urllib.parse import quote
 
 from singer_sdk import Target
 from singer_sdk.exceptions import (
@@ -25,6 +32,8 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_cdp.deadletter import DeadLetters
 from target_cdp.delivery import Lane, Pipeline, RouteRuntime, StopDelivery
 from target_cdp.dryrun import DryRun
+from target_cdp.ledger.memory import RunMemory
+from target_cdp.ledger.store import Ledger, LedgerError, parse_uri, shown
 from target_cdp.progress import Progress
 from target_cdp.reader import LineReader
 from target_cdp.redact import REDACTOR, install
@@ -82,6 +91,8 @@ class TargetCDP(Target):
         self.ignored: dict[str, int] = defaultdict(int)
         self._finished = False
         self._routes: dict[str, list[RouteRuntime]] = defaultdict(list)
+        self._versions: dict[str, set[Any]] = defaultdict(set)  # versions seen per stream
+        self._announced: dict[str, set[Any]] = defaultdict(set)  # ACTIVATE_VERSION before records
         self._build_delivery()
 
     # setup --------------------------------------------------------------------------------
@@ -110,6 +121,7 @@ class TargetCDP(Target):
             instances[route.destination].check_route(route)
         install()
         self.dry_run = DryRun(setting(cfg, "dry_run_path")) if setting(cfg, "dry_run") else None
+        self.memory = self._open_memory(cfg, routes, instances)
         self.dead = DeadLetters(setting(cfg, "dead_letter_path"))
         self.tracker = StateTracker(self._write_state_message)
         self.pipeline = Pipeline(
@@ -130,16 +142,67 @@ class TargetCDP(Target):
             wired[name] = (sender, self.pipeline.add_lanes(name, limits.max_concurrency))
         for route in routes:
             sender, lanes = wired[route.destination]
-            runtime = RouteRuntime(
-                route, instances[route.destination], sender, lanes, RouteStats(route.label)
-            )
+            dest = instances[route.destination]
+            runtime = RouteRuntime(route, dest, sender, lanes, RouteStats(route.label))
+            if self.memory is not None:
+                diff = route.diff if route.diff is not None else route.type in dest.diff_route_types
+                runtime.memory = self.memory.route(
+                    route, dest, runtime.stats, bool(diff), bool(route.delete_missing)
+                )
             self._routes[route.stream].append(self.pipeline.add_route(runtime))
+        if self.memory is not None:
+            self.memory.done = self.tracker.done
         self.progress = Progress(
             float(setting(cfg, "progress_seconds")),
             lambda: [runtime.stats for runtime in self.pipeline.routes],
             self.logger,
         )
         self.progress.start()
+
+    def _open_memory(
+        self, cfg: t.Mapping[str, Any], routes: list[Route], instances: dict[str, Destination]
+    ) -> RunMemory | None:
+        """The run's ledger (not connected yet: `listen` opens it), or None with `none`."""
+        try:
+            url = parse_uri(setting(cfg, "ledger_uri"))
+        except LedgerError as exc:
+            raise ConfigError(str(exc)) from None
+        if url is not None and url.password:
+            REDACTOR.add([str(url.password), quote(str(url.password), safe="")])
+            install()
+        for route in routes:
+            dest = instances[route.destination]
+            if route.delete_missing and not dest.can_delete_missing(route):
+                raise ConfigError(
+                    f"mappings: route '{route.label}' sets delete_missing, which "
+                    f"{dest.name} '{route.type}' routes do not support (no delete API)"
+                )
+            if url is None and (route.delete_missing or route.diff):
+                option = "delete_missing" if route.delete_missing else "diff"
+                raise ConfigError(
+                    f"mappings: route '{route.label}' sets {option}, which needs the ledger "
+                    "(ledger_uri is none)"
+                )
+        if url is None:
+            return None
+        ledger = Ledger(url, read_only=self.dry_run is not None)
+        for dest in instances.values():
+            dest.ids = ledger
+        self.ledger_shown = shown(url)
+        return RunMemory(
+            ledger,
+            retry_failed=bool(setting(cfg, "retry_failed")),
+            full_resync=bool(setting(cfg, "full_resync")),
+        )
+
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
+        """Open the ledger and resend what earlier runs left pending, then read the input."""
+        if self.memory is not None and not self.memory.started:
+            self.memory.start()
+            count = self.pipeline.retry_pending()
+            if count:
+                self.logger.info("Resending %d records left pending by earlier runs", count)
+        super().listen(file_input)
 
     def routes_for(self, stream: str) -> list[RouteRuntime]:
         """The routes of one (mapped) stream; empty when the stream is unmapped."""
@@ -188,11 +251,30 @@ class TargetCDP(Target):
                 )
                 raise RecordsWithoutSchemaException(msg)
             t.cast(CDPSink, sink).accept(record, message_dict, self.line_number)
+            version = message_dict.get("version")
+            if version is not None:
+                self._versions[alias].add(version)
 
     def _process_state_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
         self.tracker.checkpoint(message_dict["value"])
         self.pipeline.on_state()
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """A full-table version is complete when its ACTIVATE_VERSION follows its records (or
+        a first one announcing it): then `delete_missing` routes delete what it lacks."""
+        self._assert_line_requires(message_dict, requires={"stream", "version"})
+        stream, version = message_dict["stream"], message_dict["version"]
+        for stream_map in self.mapper.stream_maps.get(stream, []):
+            alias = stream_map.stream_alias
+            if version not in self._versions[alias] and version not in self._announced[alias]:
+                self._announced[alias].add(version)  # opens the version; records follow
+                continue
+            if not isinstance(version, int) or isinstance(version, bool):
+                continue
+            for rt in self.routes_for(alias):
+                if rt.memory is not None and rt.memory.delete_missing:
+                    self.pipeline.delete_missing(rt, version)
 
     def _process_batch_message(self, message_dict: dict) -> None:
         msg = f"line {self.line_number}: BATCH messages are not supported by target-cdp"
@@ -221,6 +303,13 @@ class TargetCDP(Target):
         else:
             status = "rejections" if rejected else "ok"
         self.exit_code = 1 if failed or rejected else 0
+        if self.memory is not None:
+            try:
+                self.memory.finish(status)
+            except Exception as exc:
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                self.logger.error("ledger_uri: could not write the run history: %s", reason)
+                self.exit_code = 1
         if rejected:
             self.logger.warning("%d rejected records written to %s", rejected, self.dead.path)
         if self.tracker.held:
@@ -228,6 +317,8 @@ class TargetCDP(Target):
         path = setting(self.config, "summary_path")
         if path:
             extra = {"dead_letter_path": str(self.dead.path), "dry_run": self.dry_run is not None}
+            if self.memory is not None:
+                extra["ledger_uri"] = self.ledger_shown
             write_json(path, routes, dict(self.ignored), status, extra)
         self.logger.info(
             "%s", summary_line(routes, dict(self.ignored), status, self.dry_run is not None)
@@ -279,6 +370,11 @@ class TargetCDP(Target):
             target.fail_input(exc)
         except StopDelivery:
             target.process_endofpipe()
+        except LedgerError as exc:  # before anything was sent
+            target.logger.error("%s", REDACTOR(str(exc)))
+            target.pipeline.finish()
+            target.progress.stop()
+            sys.exit(2)
         except ConfigError as exc:
             target.logger.error("Configuration error: %s", REDACTOR(str(exc)))
             target.process_endofpipe()

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import asdict
 
+import postgres_server
 import pytest
 import requests
 
 from cdp_sandbox.config import Faults, SandboxConfig, Workspace
 from cdp_sandbox.server import SandboxServer, start_in_thread
+
+
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path, monkeypatch) -> None:
+    """Each test runs in its own directory: files a run keeps there by default (the delivery
+    ledger `target-cdp-ledger.db`, the dead-letter file) never leak between tests."""
+    monkeypatch.chdir(tmp_path)
 
 
 class Sandbox:
@@ -56,3 +65,27 @@ def sandbox(sandbox_config: SandboxConfig) -> Iterator[Sandbox]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[postgres_server.PostgresServer]:
+    """One real PostgreSQL server for the session (skipped only off CI without binaries)."""
+    try:
+        server = postgres_server.start()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL binaries absent: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_uri(request, tmp_path) -> str:
+    """A fresh ledger: a SQLite file, then a database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    server = request.getfixturevalue("postgres")
+    return server.url(server.create_database())

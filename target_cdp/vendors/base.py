@@ -11,6 +11,14 @@ batches, splits, dead-letters or counts: the generic delivery code does that for
     classify(status, body, headers) -> Answer   success / retry / rejected / credentials
     deliver(route, items, send) -> rejections   default: one call per batch; override for
                                                 multi-step vendors (EngageLab's euid lookup)
+
+With a delivery ledger (all optional, defaults below):
+    diff_route_types                            route types diffed unless the route says
+    is_delete(route, item) -> bool              the item deletes its key at the destination
+    can_delete_missing(route) -> bool           the route may mirror deletions
+    delete_values(route, item) -> dict | None   what a later delete of this key needs
+    delete_item(route, values) -> item          a delete built from those values
+    ids: IdMemory | None                        remembered identifiers (EngageLab's euids)
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from singer_sdk import typing as th
 
@@ -89,6 +97,14 @@ Rejections = list[tuple[int, Answer]]
 """Items (by index in the batch) refused one by one, with the answer that refused them."""
 
 
+class IdMemory(Protocol):
+    """Identifiers a destination handed out, remembered across runs (one query per call)."""
+
+    def recall(self, namespace: str, values: list[str]) -> dict[str, str]: ...
+    def remember(self, namespace: str, ids: Mapping[str, Any]) -> None: ...
+    def forget(self, namespace: str, values: list[str]) -> None: ...
+
+
 class Destination:
     """Base class of a vendor module's destination. Subclasses set the class attributes."""
 
@@ -97,6 +113,9 @@ class Destination:
     secret_settings: ClassVar[frozenset[str]] = frozenset()  # setting names holding secrets
     # this vendor's settings object (secret=True on secrets)
     settings_schema: ClassVar[th.ObjectType]
+    # route types whose records are diffed against the ledger unless the route sets `diff`
+    diff_route_types: ClassVar[frozenset[str]] = frozenset({"user", "customer", "user_delete"})
+    ids: IdMemory | None = None  # set by the target when a ledger is on
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         """Keep the vendor's settings object; raise ConfigError naming a missing setting."""
@@ -136,6 +155,23 @@ class Destination:
 
     def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
         """Turn an HTTP answer (body parsed as JSON when it is JSON) into an `Answer`."""
+        raise NotImplementedError
+
+    # the ledger -----------------------------------------------------------------------
+    def is_delete(self, route: Route, item: Any) -> bool:
+        """True when `item` deletes its key at the destination."""
+        return False
+
+    def can_delete_missing(self, route: Route) -> bool:
+        """True when the route can mirror deletions (`delete_missing`)."""
+        return False
+
+    def delete_values(self, route: Route, item: Any) -> dict[str, Any] | None:
+        """What a later delete of this item's key needs (kept in the ledger)."""
+        return None
+
+    def delete_item(self, route: Route, values: dict[str, Any]) -> Any:
+        """An item deleting the key `delete_values` described."""
         raise NotImplementedError
 
     def deliver(self, route: Route, items: list[Any], send: Send) -> Rejections:

@@ -153,6 +153,25 @@ class Dmartech(Destination):
         if not props:
             raise RecordError("empty_properties", "properties: nothing to send to dmartech")
 
+    # the ledger: deletions ------------------------------------------------------------
+    def is_delete(self, route: Route, item: Any) -> bool:
+        return item.type == "user_delete"
+
+    def can_delete_missing(self, route: Route) -> bool:
+        return route.type == "user"
+
+    def delete_values(self, route: Route, item: Any) -> dict[str, Any] | None:
+        """The primary-key values (all properties when `primary_keys` is not set)."""
+        if item.type != "user":
+            return None
+        props = item.properties
+        if self.primary_keys:
+            return {k: props[k] for k in self.primary_keys if not convert.is_empty(props.get(k))}
+        return dict(props)
+
+    def delete_item(self, route: Route, values: dict[str, Any]) -> Any:
+        return DmartechItem("user_delete", dict(values))
+
     # items -> calls ------------------------------------------------------------------
     def batch_key(self, route: Route, item: Any) -> Hashable:
         return (item.type, item.event)

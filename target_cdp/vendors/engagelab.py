@@ -4,6 +4,10 @@ Every batch first resolves its identities to euids with `POST /v1/user/register`
 100 values a call). A `user` then costs one `/v1/user/contact` call (contact fields, as
 strings) and one `/v1/user/property` call (the rest, type `set`); a batch of events is one
 `/v1/event/report` call. Empty values are dropped, never sent (the vendor refuses them).
+
+With a delivery ledger the euids are remembered per identity value (`Destination.ids`), so a
+rerun registers only identities it has not seen. An euid refused as invalid (55108: e.g. the
+data source was reset) is forgotten and resolved again, once.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CONTACT_KEYS = ("mobile_phone", "email", "whatsapp", "line", "registration_id", 
 CREDENTIALS_SETTING = "engagelab.api_key, engagelab.api_secret"
 CREDENTIAL_CODES = frozenset({40050, 50031, 50034, 50074})
 REJECTED_CODES = frozenset({40007, 55004, 55101, 55102, 55103, 55105, 55106, 55107, 55108})
+INVALID_EUID = "55108"
 
 
 @dataclass
@@ -191,29 +196,83 @@ class EngageLab(Destination):
 
     def deliver(self, route: Route, items: list[Any], send: Send) -> Rejections:
         """Resolve euids, then send contacts and properties per user, or one event report."""
-        euids = self._euids(items, send)
+        euids, remembered = self._euids(items, send)
         rejections: Rejections = []
-        reportable: list[dict[str, Any]] = []
+        reportable: list[tuple[LabEvent, int]] = []
+        stale: list[tuple[int, LabUser]] = []  # users refused for a remembered euid
         for index, item in enumerate(items):
             euid = euids.get(item.identity)
             if euid is None:
                 message = f"register returned no euid for this {self.identity_name}"
                 rejections.append((index, Answer(Outcome.REJECTED, "no_euid", message)))
             elif isinstance(item, LabEvent):
-                reportable.append({"euid": euid, **item.entry})
+                reportable.append((item, euid))
             else:
                 answer = self._send_user(item, euid, send)
+                if answer is None:
+                    continue
+                if answer.code == INVALID_EUID and item.identity in remembered:
+                    stale.append((index, item))
+                else:
+                    rejections.append((index, answer))
+        if stale:  # resolve remembered euids again, once
+            fresh = self._renew([user.identity for _, user in stale], send)
+            for index, user in stale:
+                euid = fresh.get(user.identity)
+                answer = None if euid is None else self._send_user(user, euid, send)
+                if euid is None:
+                    message = f"register returned no euid for this {self.identity_name}"
+                    answer = Answer(Outcome.REJECTED, "no_euid", message)
                 if answer is not None:
                     rejections.append((index, answer))
         if reportable:
-            answer = send(self.call("/v1/event/report", {"data": reportable}, "event_report"))
+            answer = send(self._report(reportable))
+            used = {event.identity for event, _ in reportable} & remembered
+            if answer.outcome is Outcome.REJECTED and answer.code == INVALID_EUID and used:
+                fresh = self._renew(sorted(used), send)
+                reportable = [(e, fresh.get(e.identity, euid)) for e, euid in reportable]
+                answer = send(self._report(reportable))
             if answer.outcome is Outcome.REJECTED:
                 raise Refused(answer)
         return rejections
 
-    def _euids(self, items: list[Any], send: Send) -> dict[str, int]:
-        """identity value -> euid; Refused when a lookup is refused for its data."""
+    def _report(self, events: list[tuple[LabEvent, int]]) -> Call:
+        data = [{"euid": euid, **event.entry} for event, euid in events]
+        return self.call("/v1/event/report", {"data": data}, "event_report")
+
+    @property
+    def _namespace(self) -> str:
+        """Where remembered euids live: one data source (base URL) and identity name."""
+        return f"engagelab euid {self.base_url} {self.identity_name}"
+
+    def _euids(self, items: list[Any], send: Send) -> tuple[dict[str, int], set[str]]:
+        """identity value -> euid (remembered ones first), and the values that were
+        remembered; Refused when a lookup is refused for its data."""
         identities = _unique(item.identity for item in items)
+        euids: dict[str, int] = {}
+        if self.ids is not None:
+            for value, euid in self.ids.recall(self._namespace, identities).items():
+                euids[value] = int(euid) if euid.lstrip("-").isdigit() else euid  # type: ignore[assignment]
+        remembered = set(euids)
+        missing = [value for value in identities if value not in euids]
+        fresh = self._register_all(missing, send)
+        if self.ids is not None and fresh:
+            self.ids.remember(self._namespace, fresh)
+        euids.update(fresh)
+        return euids, remembered
+
+    def _renew(self, identities: list[str], send: Send) -> dict[str, int]:
+        """Forget remembered euids the vendor refused and register their values again."""
+        values = _unique(identities)
+        if self.ids is not None:
+            self.ids.forget(self._namespace, values)
+        fresh = self._register_all(values, send)
+        if self.ids is not None and fresh:
+            self.ids.remember(self._namespace, fresh)
+        return fresh
+
+    def _register_all(self, identities: list[str], send: Send) -> dict[str, int]:
+        """`/v1/user/register` for these values, 100 a call."""
         euids: dict[str, int] = {}
         for start in range(0, len(identities), MAX_IDENTITIES):
             answer = send(self._register(identities[start : start + MAX_IDENTITIES]))

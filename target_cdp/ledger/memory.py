@@ -1,0 +1,319 @@
+"""The seam between delivery and the ledger: what one run remembers, per route.
+
+Delivery calls three things, each once per window or batch, never per record:
+- `RouteMemory.admit` holds a prepared record in the route's diff window; a full window is
+  looked up in one query and comes back split into records to send and unchanged ones;
+- `RouteMemory.settle` writes a delivered batch's outcome (delivered, pending, refused) in one
+  transaction, after the destination answered and before the STATE covering it is released;
+- `RunMemory.start`/`finish` open the ledger, claim pending records, write run history.
+
+The invariant: a key's payload hash is written only once the destination accepted that
+payload. Keys in flight (queued, not yet settled) are compared with what is in flight, so a
+record that changes twice in one run is never wrongly skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from target_cdp.ledger.digest import dumps, fingerprint, key_text
+from target_cdp.ledger.store import Known, Ledger
+from target_cdp.redact import REDACTOR
+from target_cdp.routes import Route
+from target_cdp.summary import RouteStats
+from target_cdp.vendors.base import Destination
+
+WINDOW = 1000  # records looked up in one query
+
+
+class Mark:
+    """One prepared record (or delete) on a route with a ledger: what settling it needs."""
+
+    __slots__ = ("bkey", "clear", "delete_values", "hash", "interval", "item", "key", "kind",
+                 "record", "slot", "text", "version")  # fmt: skip
+
+    def __init__(self, key: Any, text: str | None, item: Any, record: dict, kind: str) -> None:
+        self.key = key
+        self.text = text  # the key as ledger text (None: a keyless stream)
+        self.item = item
+        self.record = record
+        self.kind = kind  # "upsert", "tombstone" (a record deleted at the source) or "delete"
+        self.hash: str | None = None
+        self.version: int | None = None
+        self.delete_values: str | None = None
+        self.clear: str | None = None  # a failure row to drop once this is delivered
+        self.bkey: Any = None
+        self.interval: Any = None
+        self.slot = 0
+
+
+@dataclass
+class Outcome:
+    """What happened to a batch's marks: delivered, or failed (pending / refused)."""
+
+    delivered: list[Mark] = field(default_factory=list)
+    failed: list[tuple[Mark, str, str, str]] = field(default_factory=list)  # mark, kind, code, msg
+
+
+class RouteMemory:
+    """One route's view of the ledger for this run."""
+
+    def __init__(self, run: RunMemory, route: Route, dest: Destination, stats: RouteStats,
+                 diff: bool, delete_missing: bool) -> None:  # fmt: skip
+        self.run = run
+        self.route = route
+        self.dest = dest
+        self.stats = stats
+        self.diff = diff
+        self.delete_missing = delete_missing
+        self.tracks = diff or delete_missing  # keys are recorded per batch
+        self.route_id: int | None = None
+        self.run_id: int | None = None
+        self.window: list[Mark] = []
+        self.seen: list[str] = []  # keys of the current version that never reached the window
+        self.seen_version: int | None = None
+        self.inflight: dict[str, str] = {}  # key -> hash submitted and not yet settled
+        self._lock = threading.Lock()
+
+    # main thread ---------------------------------------------------------------------
+    def mark(self, key: Any, item: Any, record: dict, version: Any) -> Mark:
+        """A tracked route's prepared record, fingerprinted."""
+        dest, route = self.dest, self.route
+        kind = "tombstone" if dest.is_delete(route, item) else "upsert"
+        mark = Mark(key, key_text(key), item, record, kind)
+        mark.hash = fingerprint(item)
+        if self.delete_missing:
+            mark.version = version if isinstance(version, int) else None
+            if kind == "upsert":
+                values = dest.delete_values(route, item)
+                mark.delete_values = None if values is None else dumps(values)
+        return mark
+
+    def saw(self, key: Any, version: Any) -> None:
+        """A record that could not be prepared still exists at the source: keep its key."""
+        text = key_text(key)
+        if self.delete_missing and text is not None and isinstance(version, int):
+            self.seen.append(text)
+            self.seen_version = version
+
+    def admit(self, mark: Mark) -> list[Mark] | None:
+        """Hold `mark` in the window; a full window comes back resolved (see `resolve`)."""
+        self.window.append(mark)
+        if len(self.window) >= WINDOW:
+            return self.resolve()
+        return None
+
+    def resolve(self) -> list[Mark]:
+        """Look the window up (one query) and return the marks to send; unchanged marks are
+        counted and finished here (their intervals released through `run.done`)."""
+        window, self.window = self.window, []
+        seen, self.seen = self.seen, []
+        if not window and not seen:
+            return []
+        texts = [m.text for m in window if m.text is not None]
+        inflight = self.inflight
+        before = {t: inflight[t] for t in texts if t in inflight}  # before the read: see below
+        known = self.run.ledger.lookup(self.route_id, texts) if texts else {}
+        send: list[Mark] = []
+        unchanged: list[Mark] = []
+        stale: list[str] = []  # pending rows made obsolete by an unchanged record
+        sent_now: dict[str, str] = {}
+        added = changed = 0
+        resync = self.run.full_resync or not self.diff
+        for mark in window:
+            text = mark.text
+            if text is None:
+                send.append(mark)
+                continue
+            old = known.get(text)
+            if old is not None and old.failure is not None:
+                mark.clear = text
+            previous = sent_now.get(text) or before.get(text)
+            # in flight: compare with what is on its way, else with the ledger
+            same = previous == mark.hash if previous is not None else _same(old, mark)
+            if same and not resync:
+                unchanged.append(mark)
+                if old is not None and old.failure == "pending":
+                    stale.append(text)
+                continue
+            if previous is None and (old is None or old.delivered_hash is None or old.deleted):
+                added += 1
+            else:
+                changed += 1
+            sent_now[text] = mark.hash or ""
+            send.append(mark)
+        for text, value in sent_now.items():
+            inflight[text] = value
+        seen_keys: list[str] = []
+        version = None
+        if self.delete_missing:  # every key of this version stays, whatever happens to it
+            version = next((m.version for m in window if m.version is not None),
+                           self.seen_version)  # fmt: skip
+            if version is not None:
+                seen_keys = texts + seen
+        if stale or seen_keys:
+            self.run.ledger.settle(self.route_id, self.run_id, [], [], stale,
+                                   seen=seen_keys, version=version)  # fmt: skip
+        self.stats.add(unchanged=len(unchanged), added=added, changed=changed)
+        if unchanged:
+            self.run.done([m.interval for m in unchanged])
+        return send
+
+    # lane threads --------------------------------------------------------------------
+    def settle(self, outcome: Outcome) -> None:
+        """Write one batch's outcome to the ledger (one transaction)."""
+        delivered_rows = []
+        cleared: list[str] = []
+        deleted = 0
+        for mark in outcome.delivered:
+            if mark.clear:
+                cleared.append(mark.clear)
+            if mark.kind == "delete":
+                deleted += 1
+            if not self.tracks or mark.text is None:
+                continue
+            delivered_rows.append(
+                {
+                    "record_key": mark.text,
+                    "payload_hash": mark.hash or "",
+                    "delete_values": mark.delete_values if mark.kind == "upsert" else None,
+                    "deleted": mark.kind != "upsert",
+                    "version": mark.version,
+                }
+            )
+        failed_rows = []
+        for mark, kind, code, message in outcome.failed:
+            text = mark.text
+            if text is None:
+                text = "#" + (mark.hash or fingerprint(mark.record))
+            if mark.clear and mark.clear != text:
+                cleared.append(mark.clear)
+            payload = None
+            if kind == "pending":
+                body: dict[str, Any] = {"key": mark.key}
+                if mark.kind == "delete":
+                    body["delete"] = json.loads(mark.delete_values or "{}")
+                else:
+                    body["record"] = mark.record
+                payload = REDACTOR(dumps(body))
+            failed_rows.append(
+                {
+                    "record_key": text,
+                    "kind": kind,
+                    "payload_hash": mark.hash or fingerprint(mark.item),
+                    "payload": payload,
+                    "error_code": str(code)[:64],
+                    "error_message": REDACTOR(str(message))[:2000],
+                }
+            )
+        self.run.ledger.settle(self.route_id, self.run_id, delivered_rows, failed_rows, cleared)
+        if deleted:
+            self.stats.add(deleted=deleted)
+        if self.tracks:
+            with self._lock:
+                inflight = self.inflight
+                for mark in outcome.delivered:
+                    if mark.text is not None and inflight.get(mark.text) == mark.hash:
+                        del inflight[mark.text]
+                for mark, _, _, _ in outcome.failed:
+                    if mark.text is not None and inflight.get(mark.text) == mark.hash:
+                        del inflight[mark.text]
+
+    # retries and deletes ---------------------------------------------------------------
+    def pending(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Pending records of earlier runs, claimed for this run: (record_key, payload)."""
+        for text, payload in self.run.ledger.claim_pending(self.route_id):
+            try:
+                body = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(body, dict):
+                yield text, body
+
+    def missing(self, version: int) -> list[tuple[str, dict[str, Any]]]:
+        """Keys delivered earlier and absent from full-table `version`, with delete values."""
+        out = []
+        for text, values in self.run.ledger.missing(self.route_id, version):
+            try:
+                parsed = json.loads(values)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(parsed, dict) and parsed:
+                out.append((text, parsed))
+        return out
+
+    def delete_mark(self, text: str, values: dict[str, Any]) -> Mark:
+        item = self.dest.delete_item(self.route, values)
+        mark = Mark(text, text, item, dict(values), "delete")
+        mark.hash = fingerprint(item)
+        mark.delete_values = dumps(values)
+        return mark
+
+
+def _same(old: Known | None, mark: Mark) -> bool:
+    """True when the ledger says this exact payload was delivered (or refused) last."""
+    if old is None:
+        return False
+    if old.failure == "refused" and old.failure_hash == mark.hash:
+        return True
+    if old.delivered_hash != mark.hash:
+        return False
+    return old.deleted == (mark.kind != "upsert")
+
+
+class RunMemory:
+    """The ledger for one run: opened before anything is sent, run history at the end."""
+
+    def __init__(self, ledger: Ledger, *, retry_failed: bool, full_resync: bool) -> None:
+        self.ledger = ledger
+        self.retry_failed = retry_failed
+        self.full_resync = full_resync
+        self.routes: list[RouteMemory] = []
+        self.done: Any = lambda intervals: None  # set by the pipeline: releases intervals
+        self.started = False
+
+    @property
+    def dry_run(self) -> bool:
+        return self.ledger.read_only
+
+    def route(self, route: Route, dest: Destination, stats: RouteStats, diff: bool,
+              delete_missing: bool) -> RouteMemory:  # fmt: skip
+        memory = RouteMemory(self, route, dest, stats, diff, delete_missing)
+        self.routes.append(memory)
+        return memory
+
+    def start(self) -> None:
+        """Open the ledger and start this run's history (LedgerError: one line)."""
+        self.ledger.open()
+        ids = self.ledger.route_ids(m.route.label for m in self.routes)
+        for memory in self.routes:
+            memory.route_id = ids.get(memory.route.label)
+        runs = self.ledger.start_runs({m.route_id for m in self.routes if m.route_id is not None})
+        for memory in self.routes:
+            memory.run_id = runs.get(memory.route_id) if memory.route_id is not None else None
+        self.started = True
+
+    def finish(self, status: str) -> None:
+        if not self.started:
+            return
+        results = {}
+        for memory in self.routes:
+            if memory.run_id is not None:
+                results[memory.run_id] = (status, memory.stats.as_dict())
+        self.ledger.finish_runs(results)
+        self.ledger.close()
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

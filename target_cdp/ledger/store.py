@@ -1,0 +1,506 @@
+"""The ledger's storage: SQLAlchemy Core on SQLite (default) or PostgreSQL (psycopg).
+
+Every method is one short transaction, called once per batch or window, never per record.
+SQLite runs in WAL mode with a busy timeout, and write transactions start with
+`BEGIN IMMEDIATE` so two processes sharing one file wait for each other instead of failing
+on a lock upgrade. A read-only ledger (dry run) reads and never writes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from target_cdp.ledger import schema as s
+
+SETTING = "ledger_uri"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this (its run died) may be taken over
+_CHUNK = 900  # keys per IN (...) list
+
+
+class LedgerError(Exception):
+    """The ledger cannot be used: one line naming `ledger_uri`, the password never shown."""
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def parse_uri(uri: str | None) -> URL | None:
+    """The SQLAlchemy URL for `ledger_uri` (None: `none`, the ledger is off)."""
+    text = (uri or "").strip()
+    if not text or text.lower() == "none":
+        return None
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise LedgerError(
+            f"{SETTING}: not a URL; use sqlite:///PATH, "
+            "postgresql://USER:PASSWORD@HOST:PORT/DB or none"
+        ) from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise LedgerError(
+            f"{SETTING}: unsupported database '{backend}'; use sqlite:///PATH, "
+            "postgresql://USER:PASSWORD@HOST:PORT/DB or none"
+        )
+    if backend == "sqlite" and not url.database:
+        raise LedgerError(f"{SETTING}: sqlite needs a file path (sqlite:///PATH)")
+    return url
+
+
+def shown(url: URL) -> str:
+    """The URL as it may appear in a message: the password masked."""
+    return url.render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the ledger holds for one record key of a route."""
+
+    delivered_hash: str | None = None
+    deleted: bool = False
+    failure: str | None = None  # "pending" or "refused"
+    failure_hash: str | None = None
+    version: int | None = None
+
+
+class Ledger:
+    """One ledger database, used by every route of a run."""
+
+    def __init__(self, url: URL, *, read_only: bool = False) -> None:
+        self.url = url
+        self.read_only = read_only
+        self.token = uuid.uuid4().hex  # this run, in claims and run history
+        self.engine: Engine | None = None
+        self.dialect = url.get_backend_name()
+        self.empty = False
+
+    # opening ------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect, create or check the schema; LedgerError (one line) when it cannot work."""
+        if (
+            self.read_only
+            and self.dialect == "sqlite"
+            and not os.path.exists(self.url.database or "")
+        ):
+            self.empty = True  # a dry run creates no file: nothing was delivered yet
+            return
+        try:
+            self.engine = self._engine()
+            self._ensure_schema()
+        except LedgerError:
+            raise
+        except ImportError as exc:
+            raise LedgerError(
+                f"{SETTING}: PostgreSQL needs the psycopg package "
+                f"(pip install 'cdp-connectors[postgres]'): {exc}"
+            ) from None
+        except (SQLAlchemyError, OSError) as exc:
+            raise LedgerError(
+                f"{SETTING}: cannot use the ledger at {shown(self.url)}: {_reason(exc)}"
+            ) from None
+
+    def _engine(self) -> Engine:
+        if self.dialect == "sqlite":
+            path = self.url.database or ""
+            if path != ":memory:" and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                raise LedgerError(
+                    f"{SETTING}: cannot use the ledger at {shown(self.url)}: "
+                    f"directory {os.path.dirname(os.path.abspath(path))} does not exist"
+                )
+            engine = sa.create_engine(
+                self.url,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                pool_size=8,
+                max_overflow=8,
+            )
+            sa.event.listen(engine, "connect", _sqlite_connect)
+            sa.event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        return sa.create_engine(
+            self.url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_pre_ping=True
+        )
+
+    def _ensure_schema(self) -> None:
+        assert self.engine is not None
+        for attempt in range(5):
+            try:
+                with self._write() as conn:
+                    found = self._version(conn)
+                    if found is None and not self.read_only:
+                        s.metadata.create_all(conn, checkfirst=True)
+                        conn.execute(
+                            self._upsert(s.meta, ["name"], {"name": "schema_version",
+                                                            "value": str(s.SCHEMA_VERSION)},
+                                         update=False)
+                        )  # fmt: skip
+                        found = s.SCHEMA_VERSION
+                break
+            except SQLAlchemyError:  # another process created the tables at the same moment
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        if found is not None and found > s.SCHEMA_VERSION:
+            raise LedgerError(
+                f"{SETTING}: the ledger at {shown(self.url)} was written by a newer target-cdp "
+                f"(schema {found}; this release knows up to {s.SCHEMA_VERSION}): upgrade "
+                "target-cdp or point ledger_uri at another ledger"
+            )
+        self.schema_version = found
+        self.empty = found is None  # a dry run on a ledger never written: nothing to read
+
+    def _version(self, conn: Connection) -> int | None:
+        if not sa.inspect(conn).has_table(s.meta.name):
+            return None
+        value = conn.execute(
+            sa.select(s.meta.c.value).where(s.meta.c.name == "schema_version")
+        ).scalar()
+        try:
+            return int(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+    # connections --------------------------------------------------------------------
+    def _write(self) -> Any:
+        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
+        assert self.engine is not None
+        conn = self.engine.connect().execution_options(cdp_write=True)
+        return _Transaction(conn)
+
+    def _read(self) -> Any:
+        assert self.engine is not None
+        return _Transaction(self.engine.connect())
+
+    def _insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT (it knows ON CONFLICT)."""
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        return insert(table)
+
+    def _upsert(
+        self, table: sa.Table, index: list[str], row: Mapping[str, Any] | None = None, *,
+        update: bool = True, columns: Sequence[str] = (),
+    ) -> Any:  # fmt: skip
+        """INSERT ... ON CONFLICT (index) DO UPDATE SET columns (or DO NOTHING)."""
+        stmt = self._insert(table)
+        if row is not None:
+            stmt = stmt.values(**row)
+        if not update:
+            return stmt.on_conflict_do_nothing(index_elements=index)
+        return stmt.on_conflict_do_update(
+            index_elements=index, set_={c: stmt.excluded[c] for c in columns}
+        )
+
+    # routes and runs ----------------------------------------------------------------
+    def route_ids(self, labels: Iterable[str]) -> dict[str, int | None]:
+        """Each route's id, created when missing (read-only: None when missing)."""
+        labels = list(dict.fromkeys(labels))
+        if self.empty:
+            return dict.fromkeys(labels)
+        if not self.read_only:
+            with self._write() as conn:
+                for label in labels:
+                    conn.execute(
+                        self._upsert(s.routes, ["label"], {"label": label,
+                                                          "created_at": utc_now()}, update=False)
+                    )  # fmt: skip
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(s.routes.c.label, s.routes.c.id).where(s.routes.c.label.in_(labels))
+            ).all()
+        found = dict(rows)
+        return {label: found.get(label) for label in labels}
+
+    def start_runs(self, route_ids: Iterable[int]) -> dict[int, int]:
+        """One run-history row per route; returns route id -> run id."""
+        if self.read_only:
+            return {}
+        out = {}
+        host, pid, now = socket.gethostname(), os.getpid(), utc_now()
+        with self._write() as conn:
+            for rid in route_ids:
+                result = conn.execute(
+                    sa.insert(s.runs).values(
+                        route_id=rid, run_token=self.token, host=host[:255], pid=pid,
+                        started_at=now, status="running",
+                    ).returning(s.runs.c.id)
+                )  # fmt: skip
+                out[rid] = int(result.scalar_one())
+        return out
+
+    def finish_runs(self, results: Mapping[int, tuple[str, Mapping[str, int]]]) -> None:
+        """Write each run's status and counts (run id -> (status, counts))."""
+        if self.read_only or not results:
+            return
+        columns = set(s.runs.c.keys())
+        now = utc_now()
+        with self._write() as conn:
+            for run_id, (status, counts) in results.items():
+                values = {k: int(v) for k, v in counts.items() if k in columns}
+                conn.execute(
+                    sa.update(s.runs)
+                    .where(s.runs.c.id == run_id)
+                    .values(status=status, finished_at=now, **values)
+                )
+            conn.execute(  # claims this run still holds go back to the pool
+                sa.update(s.failures)
+                .where(s.failures.c.claimed_by == self.token)
+                .values(claimed_by=None, claimed_at=None)
+            )
+
+    # diffing ------------------------------------------------------------------------
+    def lookup(self, route_id: int | None, keys: Sequence[str]) -> dict[str, Known]:
+        """What the ledger holds for these keys (one query per 900 keys)."""
+        if route_id is None or not keys:
+            return {}
+        d, f = s.delivered.c, s.failures.c
+        found: dict[str, Known] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(keys))):
+                q1 = sa.select(
+                    d.record_key, d.payload_hash, d.deleted, d.version,
+                    sa.literal(None).label("kind"),
+                ).where(d.route_id == route_id, d.record_key.in_(chunk))  # fmt: skip
+                q2 = sa.select(
+                    f.record_key, f.payload_hash, sa.literal(False).label("deleted"),
+                    sa.literal(None).label("version"), f.kind,
+                ).where(f.route_id == route_id, f.record_key.in_(chunk))  # fmt: skip
+                for key, phash, deleted, version, kind in conn.execute(sa.union_all(q1, q2)):
+                    old = found.get(key, Known())
+                    if kind is None:
+                        found[key] = Known(phash, bool(deleted), old.failure, old.failure_hash,
+                                           version)  # fmt: skip
+                    else:
+                        found[key] = Known(old.delivered_hash, old.deleted, kind, phash,
+                                           old.version)  # fmt: skip
+        return found
+
+    def settle(
+        self,
+        route_id: int | None,
+        run_id: int | None,
+        delivered: Sequence[Mapping[str, Any]],
+        failed: Sequence[Mapping[str, Any]],
+        cleared: Sequence[str],
+        *,
+        seen: Sequence[str] = (),
+        version: int | None = None,
+    ) -> None:
+        """One batch's outcome in one transaction: keys delivered (their failures cleared),
+        records failed (pending or refused), failure rows to drop (`cleared`), and keys
+        present in full-table `version` (`seen`)."""
+        if self.read_only or route_id is None or not (delivered or failed or cleared or seen):
+            return
+        now = utc_now()
+        d = s.delivered.c
+        with self._write() as conn:
+            if seen and version is not None:
+                for chunk in _chunks(list(dict.fromkeys(seen))):
+                    conn.execute(
+                        sa.update(s.delivered)
+                        .where(d.route_id == route_id, d.record_key.in_(chunk))
+                        .values(version=version)
+                    )
+            if cleared:
+                for chunk in _chunks(list(dict.fromkeys(cleared))):
+                    conn.execute(
+                        sa.delete(s.failures).where(
+                            s.failures.c.route_id == route_id, s.failures.c.record_key.in_(chunk)
+                        )
+                    )
+            if delivered:
+                rows = [
+                    {"route_id": route_id, "run_id": run_id, "delivered_at": now, **row}
+                    for row in _last_per_key(delivered)
+                ]
+                conn.execute(
+                    self._upsert(
+                        s.delivered, ["route_id", "record_key"],
+                        columns=("payload_hash", "delete_values", "deleted", "version",
+                                 "delivered_at", "run_id"),
+                    ),
+                    rows,
+                )  # fmt: skip
+            if failed:
+                rows = [
+                    {"route_id": route_id, "run_id": run_id, "failed_at": now, "attempts": 1,
+                     "claimed_by": None, "claimed_at": None, **row}
+                    for row in _last_per_key(failed)
+                ]  # fmt: skip
+                stmt = self._insert(s.failures)
+                columns = ("kind", "payload_hash", "payload", "error_code", "error_message",
+                           "failed_at", "run_id", "claimed_by", "claimed_at")  # fmt: skip
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["route_id", "record_key"],
+                    set_={
+                        **{c: stmt.excluded[c] for c in columns},
+                        "attempts": s.failures.c.attempts + 1,
+                    },
+                )
+                conn.execute(stmt, rows)
+
+    # retries ------------------------------------------------------------------------
+    def claim_pending(
+        self, route_id: int | None, limit: int = 1 << 30
+    ) -> Iterator[tuple[str, str]]:
+        """Claim this route's pending records for this run; yields (record_key, payload)."""
+        if route_id is None:
+            return
+        f = s.failures.c
+        if not self.read_only:
+            stale = utc_now() - datetime.timedelta(seconds=CLAIM_LEASE_SECONDS)
+            with self._write() as conn:
+                conn.execute(
+                    sa.update(s.failures)
+                    .where(
+                        f.route_id == route_id,
+                        f.kind == "pending",
+                        sa.or_(f.claimed_by.is_(None), f.claimed_at < stale),
+                    )
+                    .values(claimed_by=self.token, claimed_at=utc_now())
+                )
+            mine = f.claimed_by == self.token
+        else:
+            mine = f.claimed_by.is_(None)
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(f.record_key, f.payload)
+                .where(f.route_id == route_id, f.kind == "pending", mine)
+                .order_by(f.failed_at, f.record_key)
+                .limit(limit)
+            ).all()
+        for key, payload in rows:
+            if payload:
+                yield key, payload
+
+    # delete_missing -----------------------------------------------------------------
+    def missing(self, route_id: int | None, version: int) -> list[tuple[str, str]]:
+        """Keys delivered on the route but not seen in `version`: (record_key, delete_values)."""
+        if route_id is None:
+            return []
+        d = s.delivered.c
+        with self._read() as conn:
+            return [
+                (key, values)
+                for key, values in conn.execute(
+                    sa.select(d.record_key, d.delete_values).where(
+                        d.route_id == route_id,
+                        d.deleted.is_(False),
+                        d.delete_values.is_not(None),
+                        sa.or_(d.version.is_(None), d.version != version),
+                    )
+                )
+            ]
+
+    # remembered ids -----------------------------------------------------------------
+    def recall(self, namespace: str, values: Sequence[str]) -> dict[str, str]:
+        if not values or self.empty:
+            return {}
+        r = s.remembered_ids.c
+        out: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(values))):
+                out.update(
+                    conn.execute(
+                        sa.select(r.value, r.remote_id).where(
+                            r.namespace == namespace, r.value.in_(chunk)
+                        )
+                    ).all()
+                )
+        return out
+
+    def remember(self, namespace: str, ids: Mapping[str, Any]) -> None:
+        if self.read_only or not ids:
+            return
+        now = utc_now()
+        rows = [
+            {"namespace": namespace, "value": v, "remote_id": str(i), "remembered_at": now}
+            for v, i in ids.items()
+        ]
+        with self._write() as conn:
+            conn.execute(
+                self._upsert(s.remembered_ids, ["namespace", "value"],
+                             columns=("remote_id", "remembered_at")),
+                rows,
+            )  # fmt: skip
+
+    def forget(self, namespace: str, values: Sequence[str]) -> None:
+        if self.read_only or not values:
+            return
+        r = s.remembered_ids.c
+        with self._write() as conn:
+            conn.execute(
+                sa.delete(s.remembered_ids).where(r.namespace == namespace, r.value.in_(values))
+            )
+
+
+class _Transaction:
+    """`with ledger._write() as conn:` one transaction on its own pooled connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        self.trans = self.conn.begin()
+        return self.conn
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        try:
+            if kind is None:
+                self.trans.commit()
+            else:
+                self.trans.rollback()
+        finally:
+            self.conn.close()
+
+
+def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_conn.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("cdp_write")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _last_per_key(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One row per record key (the last), as an upsert of many rows needs."""
+    return list({row["record_key"]: row for row in rows}.values())
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a driver error, without SQLAlchemy's background links."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
