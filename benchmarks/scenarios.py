@@ -253,3 +253,8 @@ SCENARIOS: dict[int, Callable[[Settings], Result]] = {
     5: pipeline,
     6: rss_growth,
 }
+
+# (20) lives in its own module: it needs the meltano and dagster extras and PostgreSQL.
+from benchmarks.shards import shard_scaling  # noqa: E402
+
+SCENARIOS[20] = shard_scaling
