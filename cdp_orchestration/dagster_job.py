@@ -9,7 +9,8 @@ The job `meltano_shards`: `plan_shards` checks the project and Meltano's system 
 multiprocess executor runs in parallel (each step its own process running `meltano run` of its
 shard); `shards_done` reports them. A failed shard fails only its step with one line naming what
 to fix; "Re-execute from failure" (or run config `only_shards`) reruns it alone, and it resumes
-from its own state.
+from its own state (re-executing a shard whose processes were killed passes `--force`, since
+Meltano still records that run as running).
 
 Plain Dagster ops calling `meltano run`, not the `dagster-meltano` package: its last release
 (1.5.5) needs `dagster-shell`, whose last release pins dagster 1.9 and Python < 3.13, and its
@@ -100,7 +101,8 @@ def plan_shards(context: dg.OpExecutionContext, config: PlanConfig, shards: Melt
 @dg.op(tags={"kind": "meltano"})
 def run_shard(context: dg.OpExecutionContext, task: dict, shards: MeltanoShards) -> dict:
     """`meltano run` of one shard; its output goes to this step's compute log (stderr)."""
-    plan, shard, force = shards.plan(), task["index"], task["force"]
+    plan, shard = shards.plan(), task["index"]
+    force = task["force"] or _reexecuting_a_killed_shard(context)
     context.log.info(f"shard {shard}: {' '.join(plan.command(shard, force=force))}")
     try:
         done = plan.run(
@@ -110,9 +112,36 @@ def run_shard(context: dg.OpExecutionContext, task: dict, shards: MeltanoShards)
             started=lambda pid: context.log.info(f"shard {shard}: process group {pid}"),
         )
     except ShardError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+        raise dg.Failure(
+            description=str(exc),
+            metadata={"stopped_by_signal": exc.stopped_by_signal},
+            allow_retries=False,
+        ) from None
     context.log.info(f"shard {shard} finished in {done.seconds:.1f} s ({done.state_id})")
     return {"shard": done.index, "state_id": done.state_id, "seconds": round(done.seconds, 2)}
+
+
+def _reexecuting_a_killed_shard(context: dg.OpExecutionContext) -> bool:
+    """Whether this step re-executes one whose shard processes were killed in the parent run:
+    then nothing of that run is left (its process group was killed to the last process), and
+    `--force` only tells Meltano so."""
+    parent = context.run.parent_run_id
+    if not parent:
+        return False
+    step_key = context.get_step_execution_context().step.key
+    failures = context.instance.get_records_for_run(
+        parent, of_type=dg.DagsterEventType.STEP_FAILURE
+    ).records
+    for record in failures:
+        event = record.event_log_entry.dagster_event
+        if event is None or event.step_key != step_key:
+            continue
+        user = event.step_failure_data.user_failure_data
+        stopped = user.metadata.get("stopped_by_signal") if user else None
+        if stopped is not None and stopped.value is True:
+            context.log.info("re-executing a killed shard: meltano run --force")
+            return True
+    return False
 
 
 @dg.op(tags={"kind": "meltano"})

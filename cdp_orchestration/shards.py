@@ -23,6 +23,7 @@ redact their own lines; database URLs are shown without their password).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -51,7 +52,12 @@ _DB_ERRORS = ("OperationalError", "could not connect", "Connection refused", "co
 
 
 class ShardError(Exception):
-    """A shard or the check before the shards failed: `str()` is one line naming what to fix."""
+    """A shard or the check before the shards failed: `str()` is one line naming what to fix.
+    `stopped_by_signal`: the shard's processes were killed, so none of them runs any more."""
+
+    def __init__(self, line: str, *, stopped_by_signal: bool = False) -> None:
+        super().__init__(line)
+        self.stopped_by_signal = stopped_by_signal
 
 
 @dataclass(frozen=True)
@@ -126,11 +132,17 @@ class ShardPlan:
         recorded = sorted(int(i[len(self.layout_prefix) :]) for i in ids if self._is_layout(i))
         shard_id = re.compile(re.escape(self.state_id(0)).replace("shard0", r"shard(\d+)") + "$")
         found = sorted(int(m[1]) for m in map(shard_id.match, ids) if m)
-        before = recorded[-1] if recorded else (found[-1] + 1 if found else None)
+        if self.shard_count in recorded:  # (another count beside it: a reshard half done)
+            before: int | None = self.shard_count
+        elif recorded:
+            before = recorded[-1]
+        else:  # no record: states of shards run by hand count
+            before = found[-1] + 1 if found else None
         if before is not None and before != self.shard_count and not reshard:
+            seen = f"{self.layout_prefix}{before}" if recorded else self.state_id(before - 1)
             raise ShardError(
                 f"shard_count is {self.shard_count} but this pipeline's states were written by "
-                f"{before} shards ({self.layout_prefix}{before} in `meltano state list`): set "
+                f"{before} shards ({seen} in `meltano state list`): set "
                 f"shard_count back to {before}, or set reshard once to move to "
                 f"{self.shard_count} shards (lookups that change shard are read again from "
                 "start_date)"
@@ -227,7 +239,10 @@ class ShardPlan:
             raise
         if code == 0:
             return ShardResult(index, self.state_id(index), time.monotonic() - t0)
-        raise ShardError(self.failure(index, code, "\n".join(tail)))
+        if code < 0:  # meltano was killed: its tap and target must not run on unwatched
+            _kill_group(proc.pid)
+        line = self.failure(index, code, "\n".join(tail))
+        raise ShardError(line, stopped_by_signal=code < 0)
 
     def failure(self, index: int, code: int, output: str) -> str:
         """One line for shard `index` ending with `code` after printing `output`."""
@@ -237,7 +252,8 @@ class ShardPlan:
             return (
                 f"{where} was stopped by {name} mid-run: nothing it delivered is lost and its "
                 "state stops at the last STATE the target confirmed; rerun this shard alone "
-                "with force (Meltano still records the stopped run as running)"
+                "with force (Meltano still records the stopped run as running; a Dagster "
+                "re-execution from failure adds it)"
             )
         still = _STILL_RUNNING.search(output)
         if still:
@@ -255,6 +271,11 @@ class ShardPlan:
             parsed = _LINE.match(line)
             if parsed and parsed["source"] in self._plugin_names() and _is_error(parsed):
                 return _PLUGIN_FIELDS.sub("", parsed["message"]).strip()
+        if any("No module named 'psycopg2'" in line for line in lines):
+            return (
+                "MELTANO_DATABASE_URI: write postgresql+psycopg://… (Meltano's postgres extra, "
+                "psycopg 3), not postgresql://…, which asks for psycopg2"
+            )
         database = next((line for line in lines if any(e in line for e in _DB_ERRORS)), None)
         if database:
             return (
@@ -321,3 +342,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)

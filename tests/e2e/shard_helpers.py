@@ -81,18 +81,27 @@ class JobRun:
     success: bool
     failures: dict[str, str]
     seconds: float
+    steps: dict[str, float]  # seconds each step took, by step key
+    run_id: str
 
 
-def run_job(instance: Any, label: str = "run", **plan_config: Any) -> JobRun:
-    """`meltano_shards` from the environment, on the multiprocess executor."""
+def run_job(
+    instance: Any, label: str = "run", *, reexecute: str | None = None, **plan_config: Any
+) -> JobRun:
+    """`meltano_shards` from the environment, on the multiprocess executor; `reexecute`: a
+    failed run's id, to re-execute its failed steps (Dagster's "Re-execute from failure")."""
     import dagster as dg
 
     from cdp_orchestration.dagster_job import job_from_env
 
     config = {"ops": {"plan_shards": {"config": plan_config}}} if plan_config else None
+    again = dg.ReexecutionOptions.from_failure(reexecute, instance) if reexecute else None
     t0 = time.monotonic()
     with dg.execute_job(
-        dg.reconstructable(job_from_env), instance=instance, run_config=config
+        dg.reconstructable(job_from_env),
+        instance=instance,
+        run_config=config,
+        reexecution_options=again,
     ) as result:
         failures = {}
         for event in result.all_events:
@@ -100,34 +109,59 @@ def run_job(instance: Any, label: str = "run", **plan_config: Any) -> JobRun:
                 data = event.step_failure_data
                 user = data.user_failure_data
                 failures[event.step_key] = user.description if user else data.error.message
-        return JobRun(label, result.success, failures, time.monotonic() - t0)
+        steps = {
+            stat.step_key: round(stat.end_time - stat.start_time, 2)
+            for stat in instance.get_run_step_stats(result.run_id)
+            if stat.start_time and stat.end_time
+        }
+        return JobRun(label, result.success, failures, time.monotonic() - t0, steps, result.run_id)
 
 
-def shard_processes(plugin: str) -> list[int]:
-    """Process ids whose command line runs `meltano ... run <plugin> ...`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
+def _argv(pid: str) -> list[bytes]:
+    try:
+        return (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _pids() -> list[str]:
+    return [p.name for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def shard_group(plugin: str) -> int | None:
+    """The process group of the `meltano ... run <plugin> ...` running now, if any."""
+    for pid in _pids():
+        argv = _argv(pid)
         if any(a.endswith(b"meltano") for a in argv[:2]) and plugin.encode() in argv:
-            found.append(int(entry.name))
-    return found
+            try:
+                return os.getpgid(int(pid))
+            except ProcessLookupError:
+                continue
+    return None
 
 
-def kill_shard_when_reading(plugin: str, after: float, timeout: float = 300) -> float:
-    """Wait until `plugin`'s `meltano run` has run for `after` seconds, then SIGKILL its process
-    group (meltano, tap and target: a worker lost mid-run). Returns when (`time.monotonic()`)."""
+def tap_running_in(group: int) -> bool:
+    """Whether a tap-primedata process runs in process group `group`."""
+    for pid in _pids():
+        argv = _argv(pid)
+        if any(a.endswith(b"tap-primedata") for a in argv[:2]):
+            try:
+                if os.getpgid(int(pid)) == group:
+                    return True
+            except ProcessLookupError:
+                continue
+    return False
+
+
+def kill_shard_when_reading(plugin: str, after: float, timeout: float = 600) -> float:
+    """Once `plugin`'s tap has read for `after` seconds, SIGKILL the shard's process group
+    (meltano, tap and target: a worker lost mid-run). Returns when (`time.monotonic()`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = shard_processes(plugin)
-        if pids:
+        group = shard_group(plugin)
+        if group is not None and tap_running_in(group):
             time.sleep(after)
-            group = os.getpgid(pids[0])
             os.killpg(group, signal.SIGKILL)
             return time.monotonic()
         time.sleep(0.05)
-    raise AssertionError(f"{plugin} never started")
+    raise AssertionError(f"{plugin}'s tap never started")

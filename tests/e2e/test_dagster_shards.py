@@ -11,6 +11,7 @@ Deselect with `-m "not dagster"`.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -182,11 +183,11 @@ def test_four_shards_deliver_once_then_only_changes_and_a_killed_shard_loses_not
 
     # Run 3: one new event per profile; shard 2 is slow and its processes are killed mid-run.
     third_events = _add_events(sandbox, range(PROFILES), name="AppOpened")
-    sandbox.set_faults(latency_ms=150)
+    sandbox.set_faults(latency_ms=300)
     monkeypatch.setenv("TAP_PRIMEDATA__SHARD2_MAX_CONCURRENCY", "1")
     killed_at: list[float] = []
     killer = threading.Thread(
-        target=lambda: killed_at.append(kill_shard_when_reading("tap-primedata--shard2", 4.0))
+        target=lambda: killed_at.append(kill_shard_when_reading("tap-primedata--shard2", 2.5))
     )
     killer.start()
     third = run_job(instance, "third")
@@ -197,8 +198,8 @@ def test_four_shards_deliver_once_then_only_changes_and_a_killed_shard_loses_not
     _assert_one_line(third.failures["run_shard[shard2]"], "shard 2", "SIGKILL", "force")
 
     # Rerun shard 2 alone. Meltano still records the killed run as running (until its heartbeat
-    # is 5 minutes old), so first one line saying to add `force`; with force it resumes from
-    # its state. Nothing is lost.
+    # is 5 minutes old): launched plainly, one line says to add `force`; Dagster's "Re-execute
+    # from failure" knows the shard was killed and adds it. It resumes from its state.
     sandbox.set_faults(latency_ms=0)
     runs = [first, second, refused, third]
     if time.monotonic() - killed_at[0] < 240:
@@ -206,8 +207,9 @@ def test_four_shards_deliver_once_then_only_changes_and_a_killed_shard_loses_not
         assert set(blocked.failures) == {"run_shard[shard2]"}, blocked.failures
         _assert_one_line(blocked.failures["run_shard[shard2]"], "still running", "force")
         runs.append(blocked)
-    rerun = run_job(instance, "rerun", only_shards=[2], force=True)
+    rerun = run_job(instance, "re-executed", reexecute=third.run_id)
     assert rerun.success, rerun.failures
+    assert [k for k in rerun.steps if k.startswith("run_shard")] == ["run_shard[shard2]"]
     runs.append(rerun)
     everything = want.event_ids | new_events | third_events
     have = holdings(sandbox)
@@ -226,6 +228,16 @@ def test_four_shards_deliver_once_then_only_changes_and_a_killed_shard_loses_not
         tmp_path / "project" / ".meltano" / "logs",
         texts=tuple(str(r.failures) for r in runs),
     )
+    _assert_no_database_password(tmp_path / "dagster", tmp_path / "project" / ".meltano" / "logs")
+
+
+def _assert_no_database_password(*folders: Path) -> None:
+    """The PostgreSQL password (raw, URL-encoded, base64) is in no log or compute log."""
+    forms = (PASSWORD, quote(PASSWORD, safe=""), base64.b64encode(PASSWORD.encode()).decode())
+    for folder in folders:
+        for path in (p for p in folder.rglob("*") if p.is_file()):
+            text = path.read_text(errors="replace")
+            assert not any(form in text for form in forms), f"the password is in {path}"
 
 
 def test_unreachable_meltano_database_or_ledger_is_one_line_and_a_rerun_loses_nothing(
@@ -281,6 +293,31 @@ def test_missing_shard_extractor_is_one_line_naming_the_meltano_add_command(tmp_
         "tap-primedata--shard2, tap-primedata--shard3",
         "meltano add extractor tap-primedata--shard2 --inherit-from tap-primedata",
     )
+
+
+def test_shard_count_is_recorded_refused_when_changed_and_changed_on_purpose_with_reshard(
+    tmp_path, monkeypatch
+):
+    from cdp_orchestration.shards import ShardError, ShardPlan
+
+    if not MELTANO.exists():
+        pytest.skip("meltano is not installed in this venv")
+    project = make_project(tmp_path, 4)
+    monkeypatch.setenv("MELTANO_DATABASE_URI", f"sqlite:///{tmp_path / 'meltano.db'}")
+    monkeypatch.setenv("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+    def plan(n: int) -> ShardPlan:
+        return ShardPlan(project, shard_count=n, environment="sandbox", meltano=str(MELTANO))
+
+    assert plan(4).check() == []  # records 4
+    with pytest.raises(ShardError) as err:
+        plan(3).check()
+    _assert_one_line(str(err.value), "shard_count is 3", "written by 4 shards", "reshard")
+    assert plan(3).check(reshard=True) == []  # records 3, forgets 4
+    assert plan(3).check() == []
+    with pytest.raises(ShardError) as err:
+        plan(4).check()
+    _assert_one_line(str(err.value), "shard_count is 4", "written by 3 shards")
 
 
 def test_shard_env_overrides_meltano_yml_shard_settings(tmp_path):
