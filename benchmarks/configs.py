@@ -106,4 +106,6 @@ def target_config(
         ],
         "max_concurrency": concurrency,
         "dead_letter_path": str(workdir / "rejected.jsonl"),
+        # events are not diffed: the ledger keeps run history and failures only
+        "ledger_uri": f"sqlite:///{workdir.resolve() / 'target-cdp-ledger.db'}",
     }

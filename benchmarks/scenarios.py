@@ -23,6 +23,7 @@ from benchmarks.harness import (
     target_cfg,
     target_pair,
 )
+from benchmarks.ledger import ledger_cost
 from benchmarks.measure import python_cmd, run_pipeline, sandbox
 
 
@@ -252,6 +253,7 @@ SCENARIOS: dict[int, Callable[[Settings], Result]] = {
     4: target_latency,
     5: pipeline,
     6: rss_growth,
+    7: ledger_cost,
 }
 
 # (20) lives in its own module: it needs the meltano and dagster extras and PostgreSQL.

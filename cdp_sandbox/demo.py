@@ -156,6 +156,8 @@ def target_config(url: str, creds: Credentials, out: Path, **extra: Any) -> dict
         "mappings": MAPPINGS,
         "stream_maps": STREAM_MAPS,
         "dead_letter_path": str(out / "rejected.jsonl"),
+        # the delivery ledger of this sandbox's destinations, next to the other outputs
+        "ledger_uri": f"sqlite:///{out.resolve() / 'target-cdp-ledger.db'}",
         **extra,
     }
 
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     tap_cfg = tap_config(args.url, creds, **lookups(profiles))
     summary_path = out / "summary.json"
     summary_path.unlink(missing_ok=True)
+    for stale in out.glob("target-cdp-ledger.db*"):  # a new sandbox holds nothing yet
+        stale.unlink()
     target_cfg = target_config(args.url, creds, out, summary_path=str(summary_path))
     run = run_pipeline(tap_cfg, target_cfg, out)
     print("\n".join(summary_lines(run, received_summary(args.url), summary_path)))

@@ -25,6 +25,7 @@ from typing import Any
 from target_cdp.deadletter import DeadLetters
 from target_cdp.ledger.digest import key_text
 from target_cdp.ledger.memory import Mark, Outcome, RouteMemory
+from target_cdp.ledger.store import LedgerError
 from target_cdp.routes import Route
 from target_cdp.sender import (
     Aborted,
@@ -102,7 +103,10 @@ class Lane(threading.Thread):
                     continue
                 try:
                     self.pipeline.process(*job)
-                except Exception as exc:  # e.g. the dead-letter file or the ledger fails
+                except LedgerError as exc:  # one line, no traceback: it names ledger_uri
+                    self.pipeline.dropped.append(job)
+                    self.pipeline.stop(StopDelivery(str(exc)))
+                except Exception as exc:  # e.g. the dead-letter file cannot be written
                     self.pipeline.logger.error("%s: delivery failed", self.name, exc_info=exc)
                     self.pipeline.dropped.append(job)
                     self.pipeline.stop(
@@ -345,6 +349,8 @@ class Pipeline:
                 self.flush_all()
         except StopDelivery:
             pass
+        except LedgerError as exc:  # a diff window could not be looked up
+            self.stop(StopDelivery(str(exc)))
         for lane in self.lanes:
             lane.queue.put(None)
         for lane in self.lanes:
@@ -398,6 +404,8 @@ class Pipeline:
                 rt.memory.settle(report.outcome(buf))
                 rt.stats.add(pending=len(rest))
             return
+        except LedgerError:  # the ledger, not the vendor: the lane stops the run
+            raise
         except Exception as exc:  # a vendor bug in build/deliver
             self._internal_error(rt, buf.records, exc)
             if report is not None:

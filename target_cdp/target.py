@@ -87,6 +87,7 @@ class TargetCDP(Target):
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
         self.exit_code = 0
+        self.reading = False  # the ledger is open and input is being read
         self.input_error: str | None = None
         self.ignored: dict[str, int] = defaultdict(int)
         self._finished = False
@@ -199,9 +200,11 @@ class TargetCDP(Target):
         """Open the ledger and resend what earlier runs left pending, then read the input."""
         if self.memory is not None and not self.memory.started:
             self.memory.start()
+            self.reading = True
             count = self.pipeline.retry_pending()
             if count:
                 self.logger.info("Resending %d records left pending by earlier runs", count)
+        self.reading = True
         super().listen(file_input)
 
     def routes_for(self, stream: str) -> list[RouteRuntime]:
@@ -370,11 +373,14 @@ class TargetCDP(Target):
             target.fail_input(exc)
         except StopDelivery:
             target.process_endofpipe()
-        except LedgerError as exc:  # before anything was sent
-            target.logger.error("%s", REDACTOR(str(exc)))
-            target.pipeline.finish()
-            target.progress.stop()
-            sys.exit(2)
+        except LedgerError as exc:
+            target.pipeline.stop(StopDelivery(REDACTOR(str(exc))))
+            if not target.reading:  # the ledger could not be opened: nothing was sent
+                target.logger.error("%s", REDACTOR(str(exc)))
+                target.pipeline.finish()
+                target.progress.stop()
+                sys.exit(2)
+            target.process_endofpipe()  # mid-run: what was not delivered stays unacknowledged
         except ConfigError as exc:
             target.logger.error("Configuration error: %s", REDACTOR(str(exc)))
             target.process_endofpipe()

@@ -5,18 +5,22 @@ Delivery calls three things, each once per window or batch, never per record:
   looked up in one query and comes back split into records to send and unchanged ones;
 - `RouteMemory.settle` writes a delivered batch's outcome (delivered, pending, refused) in one
   transaction, after the destination answered and before the STATE covering it is released;
-- `RunMemory.start`/`finish` open the ledger, claim pending records, write run history.
+- `RouteMemory.pending` claims what earlier runs left pending (once per run);
+- `RunMemory.start`/`finish` open the ledger and write the run history.
 
 The invariant: a key's payload hash is written only once the destination accepted that
-payload. Keys in flight (queued, not yet settled) are compared with what is in flight, so a
-record that changes twice in one run is never wrongly skipped.
+payload. A key still in flight (queued, not yet settled) is compared with what is in flight,
+not with the ledger, so a record that changes and changes back in one run is never wrongly
+skipped. The in-flight map is read before the ledger and an entry leaves it only after its
+batch is committed, so a key missing from the map when read has its latest payload in the
+ledger.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +120,12 @@ class RouteMemory:
             return []
         texts = [m.text for m in window if m.text is not None]
         inflight = self.inflight
-        before = {t: inflight[t] for t in texts if t in inflight}  # before the read: see below
-        known = self.run.ledger.lookup(self.route_id, texts) if texts else {}
+        before = {t: inflight[t] for t in texts if t in inflight}  # before the ledger read
+        ledger = self.run.ledger
+        fresh = self.route_id not in ledger.known and self.route_id not in ledger.failing
+        # a route with nothing in the ledger when the run started (its first run) has nothing
+        # to compare with: no lookup (a key repeated after its batch settled is resent)
+        known = ledger.lookup(self.route_id, texts) if texts and not fresh else {}
         send: list[Mark] = []
         unchanged: list[Mark] = []
         stale: list[str] = []  # pending rows made obsolete by an unchanged record
@@ -146,8 +154,8 @@ class RouteMemory:
                 changed += 1
             sent_now[text] = mark.hash or ""
             send.append(mark)
-        for text, value in sent_now.items():
-            inflight[text] = value
+        with self._lock:  # a lane settling an older payload of a key must not drop this one
+            inflight.update(sent_now)
         seen_keys: list[str] = []
         version = None
         if self.delete_missing:  # every key of this version stays, whatever happens to it
@@ -304,16 +312,7 @@ class RunMemory:
         for memory in self.routes:
             if memory.run_id is not None:
                 results[memory.run_id] = (status, memory.stats.as_dict())
-        self.ledger.finish_runs(results)
-        self.ledger.close()
-
-
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        try:
+            self.ledger.finish_runs(results)
+        finally:
+            self.ledger.close()

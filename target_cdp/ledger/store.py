@@ -9,13 +9,14 @@ on a lock upgrade. A read-only ledger (dry run) reads and never writes.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -27,10 +28,32 @@ SETTING = "ledger_uri"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this (its run died) may be taken over
 _CHUNK = 900  # keys per IN (...) list
+ANALYZE_AFTER = 5_000  # rows written in a run
+_ROWS_PER_INSERT = 500  # rows in one INSERT ... VALUES statement
 
 
 class LedgerError(Exception):
     """The ledger cannot be used: one line naming `ledger_uri`, the password never shown."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_line(method: _F) -> _F:
+    """A database error inside a ledger call becomes a LedgerError of one line."""
+
+    @functools.wraps(method)
+    def wrapper(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not isinstance(exc, (SQLAlchemyError, OSError, *self.driver_errors)):
+                raise
+            raise LedgerError(
+                f"{SETTING}: the ledger at {shown(self.url)} failed: {_reason(exc)}"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def utc_now() -> datetime.datetime:
@@ -67,15 +90,18 @@ def shown(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-@dataclass(frozen=True)
 class Known:
     """What the ledger holds for one record key of a route."""
 
-    delivered_hash: str | None = None
-    deleted: bool = False
-    failure: str | None = None  # "pending" or "refused"
-    failure_hash: str | None = None
-    version: int | None = None
+    __slots__ = ("deleted", "delivered_hash", "failure", "failure_hash", "version")
+
+    def __init__(self, delivered_hash: str | None = None, deleted: bool = False,
+                 version: int | None = None) -> None:  # fmt: skip
+        self.delivered_hash = delivered_hash
+        self.deleted = deleted
+        self.version = version
+        self.failure: str | None = None  # "pending" or "refused"
+        self.failure_hash: str | None = None
 
 
 class Ledger:
@@ -88,6 +114,11 @@ class Ledger:
         self.engine: Engine | None = None
         self.dialect = url.get_backend_name()
         self.empty = False
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self.failing: set[int] = set()  # routes with failure rows (lookups read them too)
+        self.known: set[int] = set()  # routes with delivered rows when the run started
+        self.written = 0  # rows this run upserted (a large run refreshes planner statistics)
+        self._next_analyze = ANALYZE_AFTER
 
     # opening ------------------------------------------------------------------------
     def open(self) -> None:
@@ -127,14 +158,25 @@ class Ledger:
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 pool_size=8,
                 max_overflow=8,
+                pool_reset_on_return=None,  # every transaction here ends in commit or rollback
             )
             sa.event.listen(engine, "connect", _sqlite_connect)
+            self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]
             sa.event.listen(engine, "begin", _sqlite_begin)
             return engine
-        connect_args: dict[str, Any] = {"connect_timeout": 10}
-        return sa.create_engine(
-            self.url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_pre_ping=True
+        # prepare_threshold None: no server-side prepared statements, whose generic plans
+        # can scan a whole route for an IN list of keys
+        connect_args: dict[str, Any] = {"connect_timeout": 10, "prepare_threshold": None}
+        engine = sa.create_engine(
+            self.url,
+            connect_args=connect_args,
+            pool_size=8,
+            max_overflow=8,
+            pool_recycle=1800,
+            pool_reset_on_return=None,  # every transaction here ends in commit or rollback
         )
+        self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]
+        return engine
 
     def _ensure_schema(self) -> None:
         assert self.engine is not None
@@ -181,10 +223,16 @@ class Ledger:
 
     # connections --------------------------------------------------------------------
     def _write(self) -> Any:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
+        """A write transaction (BEGIN IMMEDIATE on SQLite). On SQLite this process's writers
+        queue on a lock first: SQLite's own busy handler sleeps up to 100 ms between tries."""
         assert self.engine is not None
         conn = self.engine.connect().execution_options(cdp_write=True)
-        return _Transaction(conn)
+        return _Transaction(conn, self._write_lock)
+
+    def _single(self) -> Any:
+        """A connection in autocommit for one statement (PostgreSQL)."""
+        assert self.engine is not None
+        return _Autocommit(self.engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
 
     def _read(self) -> Any:
         assert self.engine is not None
@@ -213,6 +261,7 @@ class Ledger:
         )
 
     # routes and runs ----------------------------------------------------------------
+    @_one_line
     def route_ids(self, labels: Iterable[str]) -> dict[str, int | None]:
         """Each route's id, created when missing (read-only: None when missing)."""
         labels = list(dict.fromkeys(labels))
@@ -229,9 +278,15 @@ class Ledger:
             rows = conn.execute(
                 sa.select(s.routes.c.label, s.routes.c.id).where(s.routes.c.label.in_(labels))
             ).all()
+            for _, rid in rows:  # an index probe each, whatever the tables' size
+                for table, marks in ((s.failures, self.failing), (s.delivered, self.known)):
+                    query = sa.select(table.c.route_id).where(table.c.route_id == rid).limit(1)
+                    if conn.execute(query).first() is not None:
+                        marks.add(rid)
         found = dict(rows)
         return {label: found.get(label) for label in labels}
 
+    @_one_line
     def start_runs(self, route_ids: Iterable[int]) -> dict[int, int]:
         """One run-history row per route; returns route id -> run id."""
         if self.read_only:
@@ -249,6 +304,7 @@ class Ledger:
                 out[rid] = int(result.scalar_one())
         return out
 
+    @_one_line
     def finish_runs(self, results: Mapping[int, tuple[str, Mapping[str, int]]]) -> None:
         """Write each run's status and counts (run id -> (status, counts))."""
         if self.read_only or not results:
@@ -268,34 +324,70 @@ class Ledger:
                 .where(s.failures.c.claimed_by == self.token)
                 .values(claimed_by=None, claimed_at=None)
             )
+        if self.written >= ANALYZE_AFTER:  # fresh statistics keep the next run's lookups fast
+            self._analyze()
 
     # diffing ------------------------------------------------------------------------
+    @_one_line
     def lookup(self, route_id: int | None, keys: Sequence[str]) -> dict[str, Known]:
-        """What the ledger holds for these keys (one query per 900 keys)."""
-        if route_id is None or not keys:
+        """What the ledger holds for these keys (one query per 900 keys, a second one only
+        when the route has failure rows). Plain SQL: this runs once per 1,000 records."""
+        if route_id is None or not keys or self.empty:
             return {}
-        d, f = s.delivered.c, s.failures.c
         found: dict[str, Known] = {}
+        failing = route_id in self.failing
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(keys))):
-                q1 = sa.select(
-                    d.record_key, d.payload_hash, d.deleted, d.version,
-                    sa.literal(None).label("kind"),
-                ).where(d.route_id == route_id, d.record_key.in_(chunk))  # fmt: skip
-                q2 = sa.select(
-                    f.record_key, f.payload_hash, sa.literal(False).label("deleted"),
-                    sa.literal(None).label("version"), f.kind,
-                ).where(f.route_id == route_id, f.record_key.in_(chunk))  # fmt: skip
-                for key, phash, deleted, version, kind in conn.execute(sa.union_all(q1, q2)):
-                    old = found.get(key, Known())
-                    if kind is None:
-                        found[key] = Known(phash, bool(deleted), old.failure, old.failure_hash,
-                                           version)  # fmt: skip
-                    else:
-                        found[key] = Known(old.delivered_hash, old.deleted, kind, phash,
-                                           old.version)  # fmt: skip
+                where, params = self._keys_clause(route_id, chunk)
+                result = _fetch(
+                    conn,
+                    "SELECT record_key, payload_hash, deleted, version FROM cdp_delivered "
+                    f"WHERE {where}",
+                    params,
+                )
+                for key, phash, deleted, version in result:
+                    found[key] = Known(phash, bool(deleted), version)
+                if not failing:
+                    continue
+                result = _fetch(
+                    conn,
+                    f"SELECT record_key, payload_hash, kind FROM cdp_failures WHERE {where}",
+                    params,
+                )
+                for key, phash, kind in result:
+                    known = found.get(key)
+                    if known is None:
+                        known = found[key] = Known()
+                    known.failure, known.failure_hash = kind, phash
         return found
 
+    def _keys_clause(self, route_id: int, keys: list[str]) -> tuple[str, tuple[Any, ...]]:
+        """`route_id = ? AND record_key IN (...)` in the driver's own parameter style."""
+        if self.dialect == "postgresql":
+            return "route_id = %s AND record_key = ANY(%s)", (route_id, keys)
+        marks = ",".join("?" * len(keys))
+        return f"route_id = ? AND record_key IN ({marks})", (route_id, *keys)
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one ledger a run; few distinct sizes
+    def _upsert_delivered_sql(self, rows: int) -> str:
+        """The per-batch write as one statement (one round trip): INSERT of `rows` rows ...
+        ON CONFLICT DO UPDATE, in the driver's parameter style (both dialects know it)."""
+        mark = "%s" if self.dialect == "postgresql" else "?"
+        columns = ("route_id", "record_key", "payload_hash", "delete_values", "deleted",
+                   "version", "delivered_at", "run_id")  # fmt: skip
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
+        row = f"({', '.join([mark] * len(columns))})"
+        return (
+            f"INSERT INTO cdp_delivered ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
+            f"ON CONFLICT (route_id, record_key) DO UPDATE SET {updates}"
+        )
+
+    def _now_param(self) -> Any:
+        """The current time as the driver stores it (SQLite: SQLAlchemy's text format)."""
+        now = utc_now()
+        return now.strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else now
+
+    @_one_line
     def settle(
         self,
         route_id: int | None,
@@ -314,7 +406,14 @@ class Ledger:
             return
         now = utc_now()
         d = s.delivered.c
-        with self._write() as conn:
+        single = (
+            self.dialect == "postgresql"
+            and not (failed or cleared or seen)
+            and len(delivered) <= _ROWS_PER_INSERT
+        )
+        # one statement is atomic by itself: on PostgreSQL it goes in autocommit (one round
+        # trip instead of BEGIN, INSERT, COMMIT)
+        with self._single() if single else self._write() as conn:
             if seen and version is not None:
                 for chunk in _chunks(list(dict.fromkeys(seen))):
                     conn.execute(
@@ -330,19 +429,19 @@ class Ledger:
                         )
                     )
             if delivered:
-                rows = [
-                    {"route_id": route_id, "run_id": run_id, "delivered_at": now, **row}
-                    for row in _last_per_key(delivered)
-                ]
-                conn.execute(
-                    self._upsert(
-                        s.delivered, ["route_id", "record_key"],
-                        columns=("payload_hash", "delete_values", "deleted", "version",
-                                 "delivered_at", "run_id"),
-                    ),
-                    rows,
-                )  # fmt: skip
+                self.written += len(delivered)
+                at = self._now_param()
+                rows = _last_per_key(delivered)
+                for start in range(0, len(rows), _ROWS_PER_INSERT):
+                    part = rows[start : start + _ROWS_PER_INSERT]
+                    params: list[Any] = []
+                    for r in part:
+                        params += (route_id, r["record_key"], r["payload_hash"],
+                                   r["delete_values"], bool(r["deleted"]), r["version"], at,
+                                   run_id)  # fmt: skip
+                    conn.exec_driver_sql(self._upsert_delivered_sql(len(part)), tuple(params))
             if failed:
+                self.failing.add(route_id)
                 rows = [
                     {"route_id": route_id, "run_id": run_id, "failed_at": now, "attempts": 1,
                      "claimed_by": None, "claimed_at": None, **row}
@@ -359,14 +458,27 @@ class Ledger:
                     },
                 )
                 conn.execute(stmt, rows)
+        if self.dialect == "postgresql" and self.written >= self._next_analyze:
+            self._next_analyze = self.written * 2  # 5k, 10k, 20k, ...: log many times a run
+            self._analyze()
+
+    def _analyze(self) -> None:
+        """Fresh planner statistics: without them PostgreSQL scans a route's whole key range
+        for each lookup while a first run fills the table."""
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    "ANALYZE cdp_delivered"
+                )
+            else:
+                conn.exec_driver_sql("PRAGMA optimize")
 
     # retries ------------------------------------------------------------------------
-    def claim_pending(
-        self, route_id: int | None, limit: int = 1 << 30
-    ) -> Iterator[tuple[str, str]]:
-        """Claim this route's pending records for this run; yields (record_key, payload)."""
-        if route_id is None:
-            return
+    def claim_pending(self, route_id: int | None, limit: int = 1 << 30) -> list[tuple[str, str]]:
+        """Claim this route's pending records for this run: (record_key, payload) pairs."""
+        if route_id is None or self.empty:
+            return []
         f = s.failures.c
         if not self.read_only:
             stale = utc_now() - datetime.timedelta(seconds=CLAIM_LEASE_SECONDS)
@@ -390,11 +502,10 @@ class Ledger:
                 .order_by(f.failed_at, f.record_key)
                 .limit(limit)
             ).all()
-        for key, payload in rows:
-            if payload:
-                yield key, payload
+        return [(key, payload) for key, payload in rows if payload]
 
     # delete_missing -----------------------------------------------------------------
+    @_one_line
     def missing(self, route_id: int | None, version: int) -> list[tuple[str, str]]:
         """Keys delivered on the route but not seen in `version`: (record_key, delete_values)."""
         if route_id is None:
@@ -414,6 +525,7 @@ class Ledger:
             ]
 
     # remembered ids -----------------------------------------------------------------
+    @_one_line
     def recall(self, namespace: str, values: Sequence[str]) -> dict[str, str]:
         if not values or self.empty:
             return {}
@@ -430,6 +542,7 @@ class Ledger:
                 )
         return out
 
+    @_one_line
     def remember(self, namespace: str, ids: Mapping[str, Any]) -> None:
         if self.read_only or not ids:
             return
@@ -445,6 +558,7 @@ class Ledger:
                 rows,
             )  # fmt: skip
 
+    @_one_line
     def forget(self, namespace: str, values: Sequence[str]) -> None:
         if self.read_only or not values:
             return
@@ -458,11 +572,18 @@ class Ledger:
 class _Transaction:
     """`with ledger._write() as conn:` one transaction on its own pooled connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, lock: threading.Lock | None = None) -> None:
         self.conn = conn
+        self.lock = lock
 
     def __enter__(self) -> Connection:
-        self.trans = self.conn.begin()
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self.trans = self.conn.begin()
+        except BaseException:
+            self._release()
+            raise
         return self.conn
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
@@ -472,7 +593,27 @@ class _Transaction:
             else:
                 self.trans.rollback()
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
             self.conn.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+
+class _Autocommit:
+    """`with ledger._single() as conn:` one autocommitted statement on a pooled connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        return self.conn
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        self.conn.close()
 
 
 def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
@@ -487,6 +628,16 @@ def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
 def _sqlite_begin(conn: Connection) -> None:
     write = conn.get_execution_options().get("cdp_write")
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """All rows of one query on the DBAPI cursor itself (no per-row processing)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:

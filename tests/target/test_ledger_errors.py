@@ -83,3 +83,22 @@ def test_no_secret_in_the_ledger(sandbox, tmp_path, caplog, ledger_uri):
     if ledger_uri.startswith("sqlite:///"):
         raw = open(ledger_uri.removeprefix("sqlite:///"), "rb").read()  # noqa: SIM115
         assert secret.encode() not in raw
+
+
+def test_a_ledger_failing_mid_run_stops_with_one_line(sandbox, tmp_path, caplog, ledger_uri):
+    creds = sandbox.credentials
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    cfg["engagelab"] = {"base_url": sandbox.url, "api_key": creds.engagelab_api_key,
+                        "api_secret": creds.engagelab_api_secret}  # fmt: skip
+    cfg["mappings"] = [{"stream": "users", "destination": "engagelab", "type": "user"}]
+    deliver(cfg, [USERS_SCHEMA, user(1)], tmp_path, caplog)
+    # opening works; the euid memory, read while delivering, fails
+    execute(ledger_uri, "DROP TABLE cdp_remembered_ids")
+    messages = [USERS_SCHEMA, user(2), {"type": "STATE", "value": 2}]
+    result = deliver(cfg, messages, tmp_path, caplog)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.logs
+    assert any("ledger_uri" in ln and "failed" in ln for ln in result.logs.splitlines())
+    assert result.states == [], "no STATE for a record the ledger could not record"
+    (pending,) = rows(ledger_uri, "cdp_failures")
+    assert (pending["record_key"], pending["kind"]) == ("u2", "pending")
