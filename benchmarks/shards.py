@@ -12,7 +12,7 @@ ledger contention: pg_stat_activity sampled every 25 ms (sessions on the ledger 
 are active, and those waiting on a lock), with pg_stat_database's commits, rollbacks and
 deadlocks. Needs the `meltano` and `dagster` extras and PostgreSQL's binaries:
 
-    CDP_EXTRAS=bench,test,meltano,dagster scripts/bench --only 20
+    CDP_EXTRAS=bench,postgres,meltano,dagster scripts/bench --only 20
     CDP_BENCH_SHARD_LOOKUPS=2000 ...       # fewer lookups (default 20,000; --quick 4,000)
 """
 
@@ -37,7 +37,7 @@ from benchmarks.measure import ROOT, sandbox
 from cdp_sandbox import demo
 from cdp_sandbox.config import Credentials
 
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
+TEST_HELPERS = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]  # postgres_server, shard_helpers
 SHARDS = 4
 SAMPLE_S = 0.025
 # Profiles to Dmartech users, events to Dmartech events: the demo's Dmartech routes.
@@ -47,6 +47,7 @@ MAPPINGS = [route for route in demo.MAPPINGS if route["destination"] == "dmartec
 def shard_scaling(s: Settings) -> Result:
     """(20) Dagster shard job: 4 shards vs 1, 50 ms latency, PostgreSQL ledger and state."""
     res = Result()
+    sys.path[:0] = TEST_HELPERS  # the tests' PostgreSQL server and Meltano project
     try:
         import dagster  # noqa: F401
         import postgres_server
@@ -54,6 +55,8 @@ def shard_scaling(s: Settings) -> Result:
     except ImportError as exc:
         res.rows.append(Row("20 shards", "not run", None, note=f"{exc}: see module docstring"))
         return res
+    finally:
+        del sys.path[: len(TEST_HELPERS)]
     if not MELTANO.exists():
         res.rows.append(Row("20 shards", "not run", None, note="meltano extra missing"))
         return res
