@@ -32,6 +32,7 @@ from shard_helpers import (
     write_lookups,
 )
 
+from cdp_orchestration.shards import ShardPlan
 from cdp_sandbox.config import SandboxConfig, Workspace
 from tap_primedata.lookups import Lookup
 
@@ -155,6 +156,11 @@ def test_four_shards_deliver_once_then_only_changes_and_a_killed_shard_loses_not
         "nxcloud_customers": PROFILES,
         "duplicates": 0,
     }
+
+    # Each shard has its own state id in the one Meltano database on PostgreSQL.
+    project = Path(shard_env["CDP_SHARDS_PROJECT_DIR"])
+    plan = ShardPlan(project, SHARDS, environment="sandbox", meltano=str(MELTANO))
+    assert plan.check() == [f"sandbox:tap-primedata--shard{i}-to-target-cdp" for i in range(4)]
 
     # Run 2: only what changed in between (new events on 5 profiles, 3 profiles renamed).
     new_events = _add_events(sandbox, [0, 7, 13, 22, 39])
