@@ -449,3 +449,8 @@ SCENARIOS: dict[int, Callable[[Settings], Result]] = {
     9: state_size,
     10: ledger_cost,
 }
+
+# (20) lives in its own module: it needs the meltano and dagster extras and PostgreSQL.
+from benchmarks.shards import shard_scaling  # noqa: E402
+
+SCENARIOS[20] = shard_scaling
