@@ -4,10 +4,15 @@ Each destination has `max_concurrency` lanes, one thread each, delivering its ba
 A record goes to lane `hash(stream key) % lanes`, so records with the same key are never
 reordered; a record whose key sits in another open batch of the same route and lane (another
 batch key, e.g. an upsert then a delete) flushes that batch first.
+
+A STATE flushes the open batches once `flush_seconds` have passed since the last flush: at
+once, or from a timer when the last flush is more recent, so that a STATE is not held back
+while the input pauses. The open batches are guarded by one lock for that timer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -116,6 +121,9 @@ class Pipeline:
         self.routes: list[RouteRuntime] = []
         self._round_robin = itertools.count()
         self._last_flush = time.monotonic()
+        self._lock = threading.RLock()  # the open batches: main thread and the STATE timer
+        self._timer: threading.Timer | None = None
+        self._finished = False
 
     def add_lanes(self, name: str, count: int) -> list[Lane]:
         lanes = [Lane(self, f"{name}-lane-{i}") for i in range(count)]
@@ -131,6 +139,10 @@ class Pipeline:
     # main thread ------------------------------------------------------------------------
     def submit(self, routes: list[RouteRuntime], record: dict, key: Any) -> None:
         """Fan one record out to its stream's routes (`key`: the stream key values or None)."""
+        with self._lock:
+            self._submit(routes, record, key)
+
+    def _submit(self, routes: list[RouteRuntime], record: dict, key: Any) -> None:
         if self.stopped is not None:
             raise self.stopped
         if key is None:
@@ -179,11 +191,30 @@ class Pipeline:
             self.flush_all()
 
     def on_state(self) -> None:
-        """A STATE arrived: flush partial batches if the last flush is old enough."""
-        if self.tracker.waiting and time.monotonic() - self._last_flush >= self.flush_seconds:
-            self.flush_all()
+        """A STATE arrived: flush partial batches now if the last flush is old enough, else
+        once it is."""
+        with self._lock:
+            if not self.tracker.waiting:
+                return
+            wait = self._last_flush + self.flush_seconds - time.monotonic()
+            if wait <= 0:
+                self.flush_all()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._flush_held_state)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _flush_held_state(self) -> None:
+        """The STATE timer: flush for a STATE still held back (the input may be paused)."""
+        with self._lock:
+            self._timer = None
+            if self._finished or self.stopped is not None or not self.tracker.waiting:
+                return
+            with contextlib.suppress(StopDelivery):  # the run stopped meanwhile
+                self.flush_all()
 
     def flush_all(self) -> None:
+        """Send every open batch (callers hold the lock)."""
         self._last_flush = time.monotonic()
         for rt in self.routes:
             for lane_no, open_ in enumerate(rt.buffers):
@@ -203,11 +234,15 @@ class Pipeline:
 
     def finish(self) -> None:
         """Flush everything, let every lane finish its queue, close the senders."""
-        try:
-            if self.stopped is None:
-                self.flush_all()
-        except StopDelivery:
-            pass
+        with self._lock:
+            self._finished = True
+            if self._timer is not None:
+                self._timer.cancel()
+            try:
+                if self.stopped is None:
+                    self.flush_all()
+            except StopDelivery:
+                pass
         for lane in self.lanes:
             lane.queue.put(None)
         for lane in self.lanes:

@@ -1,6 +1,9 @@
 """A STATE is written while the input pauses: the partial batches before it are flushed on the
 STATE itself, not when more input (or the end of input) comes.
 
+With `state_flush_seconds` set, a STATE that comes sooner than that after the last flush
+flushes when that time is up, without waiting for more input.
+
 The target runs as the CLI, fed through a pipe that stays open; the test waits (boundedly,
 without asserting any duration) for the STATE line on stdout before writing more or closing.
 """
@@ -15,6 +18,8 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 PEOPLE = {"id": {"type": "string"}, "phone": {"type": "string"}}
 PATIENCE = 60.0  # seconds to wait for a STATE before calling it held back
@@ -79,7 +84,8 @@ def people(start: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_state_is_written_while_the_input_pauses(sandbox, tmp_path):
+@pytest.mark.parametrize("flush_seconds", [0, 0.5])
+def test_state_is_written_while_the_input_pauses(sandbox, tmp_path, flush_seconds):
     cfg = {
         "dmartech": {
             "api_url": sandbox.url,
@@ -95,7 +101,7 @@ def test_state_is_written_while_the_input_pauses(sandbox, tmp_path):
                 "fields": {"mobile": "phone"},
             }
         ],
-        "state_flush_seconds": 0,
+        "state_flush_seconds": flush_seconds,  # 0.5: the first STATE comes sooner than that
         "dead_letter_path": str(tmp_path / "dead.jsonl"),
         "progress_seconds": 0,
         "max_retry_wait": 0.2,
