@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 PEOPLE = {"id": {"type": "string"}, "phone": {"type": "string"}}
-PATIENCE = 60.0  # seconds to wait for a STATE before calling it held back
+PATIENCE = 30.0  # seconds to wait for a STATE before calling it held back
 
 
 class Piped:
@@ -84,8 +84,8 @@ def people(start: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("flush_seconds", [0, 0.5])
-def test_state_is_written_while_the_input_pauses(sandbox, tmp_path, flush_seconds):
+def start(sandbox: Any, tmp_path: Path, flush_seconds: float) -> Piped:
+    """The target on a pipe: people -> Dmartech users, one lane, batches never full here."""
     cfg = {
         "dmartech": {
             "api_url": sandbox.url,
@@ -108,7 +108,12 @@ def test_state_is_written_while_the_input_pauses(sandbox, tmp_path, flush_second
     }
     path = tmp_path / "target.json"
     path.write_text(json.dumps(cfg))
-    target = Piped(path, tmp_path)
+    return Piped(path, tmp_path)
+
+
+@pytest.mark.parametrize("flush_seconds", [0, 0.5])
+def test_state_is_written_while_the_input_pauses(sandbox, tmp_path, flush_seconds):
+    target = start(sandbox, tmp_path, flush_seconds)
     try:
         target.send(
             {"type": "SCHEMA", "stream": "people", "schema": {"properties": PEOPLE}},
@@ -129,3 +134,27 @@ def test_state_is_written_while_the_input_pauses(sandbox, tmp_path, flush_second
     assert code == 0, stderr[-2000:]
     assert rest == []  # nothing new after the end of input: no STATE written twice
     assert sandbox.received()["dmartech"]["imports"] == ["user_batch", "user_batch"]
+
+
+def test_a_state_right_after_another_waits_for_the_records_before_both(sandbox, tmp_path):
+    sandbox.set_faults(latency_ms=300)  # the records are still on their way at both STATEs
+    target = start(sandbox, tmp_path, 0)
+    try:
+        target.send(
+            {"type": "SCHEMA", "stream": "people", "schema": {"properties": PEOPLE}},
+            *people(0, 3),
+            {"type": "STATE", "value": {"people": 3}},
+            {"type": "STATE", "value": {"people": 3, "seen": "twice"}},
+        )
+        states = []
+        while not states or states[-1] != {"people": 3, "seen": "twice"}:
+            value = target.next_state()
+            assert value is not None, "the STATEs were held back while the input paused"
+            # whichever STATE is written, the three records before it are delivered
+            assert sandbox.received()["dmartech"]["counts"]["users"] == 3, value
+            states.append(value)
+        code, rest, stderr = target.close()
+    finally:
+        target.kill()
+    assert code == 0, stderr[-2000:]
+    assert rest == []
