@@ -150,8 +150,9 @@ class Pipeline:
         else:
             try:
                 slot = hash(key)
-            except TypeError:
-                slot = hash(repr(key))
+            except TypeError:  # a key property holding an array or an object
+                key = repr(key)
+                slot = hash(key)
         interval = self.tracker.open
         for rt in routes:
             rt.stats.received += 1

@@ -128,3 +128,21 @@ def test_batched_upsert_after_a_delete_of_the_same_key_waits_for_it(sandbox, tmp
     got = _fake_run(sandbox, tmp_path, caplog, rows)
     assert got.index((1, True)) < got.index((1, False))
     assert sorted(got) == [(1, False), (1, True), (2, False), (3, False)]
+
+
+def test_a_key_holding_an_array_keeps_its_order_and_stops_nothing(sandbox, tmp_path, caplog):
+    vendor = install_fake(sandbox)
+    props = {
+        "id": {"type": "array", "items": {"type": "integer"}},
+        "_sdc_deleted_at": {"type": ["string", "null"]},
+    }
+    rows = [{"id": [2], "_sdc_deleted_at": DELETED_AT}, {"id": [1, 1]}]
+    rows += [{"id": [1, 1], "_sdc_deleted_at": DELETED_AT}, {"id": [3]}]
+    messages = [schema(props=props), *(record(r) for r in rows), state("end")]
+    cfg = config(sandbox, tmp_path, max_concurrency=2, state_flush_seconds=1000)
+    result = run(cfg, messages, tmp_path, caplog, KindedTarget)
+    assert result.exit_code == 0, result.logs
+    assert result.states == ["end"]
+    got = [(item["id"], bool(item.get("deleted"))) for item in vendor.items]
+    assert got.index(([1, 1], False)) < got.index(([1, 1], True))
+    assert len(got) == 4
