@@ -123,7 +123,6 @@ class Pipeline:
         self._last_flush = time.monotonic()
         self._lock = threading.RLock()  # the open batches: main thread and the STATE timer
         self._timer: threading.Timer | None = None
-        self._finished = False
 
     def add_lanes(self, name: str, count: int) -> list[Lane]:
         lanes = [Lane(self, f"{name}-lane-{i}") for i in range(count)]
@@ -188,8 +187,6 @@ class Pipeline:
             interval.submitted += 1
             if len(buf.items) >= buf.size:
                 self._flush(rt, lane_no, buf)
-        if self.tracker.waiting and time.monotonic() - self._last_flush >= self.flush_seconds:
-            self.flush_all()
 
     def on_state(self) -> None:
         """A STATE arrived: flush partial batches now if the last flush is old enough, else
@@ -206,12 +203,10 @@ class Pipeline:
                 self._timer.start()
 
     def _flush_held_state(self) -> None:
-        """The STATE timer: flush for a STATE still held back (the input may be paused)."""
+        """The STATE timer: flush for a STATE held back (the input may be paused)."""
         with self._lock:
             self._timer = None
-            if self._finished or self.stopped is not None or not self.tracker.waiting:
-                return
-            with contextlib.suppress(StopDelivery):  # the run stopped meanwhile
+            with contextlib.suppress(StopDelivery):  # the run stopped: nothing more is sent
                 self.flush_all()
 
     def flush_all(self) -> None:
@@ -236,7 +231,6 @@ class Pipeline:
     def finish(self) -> None:
         """Flush everything, let every lane finish its queue, close the senders."""
         with self._lock:
-            self._finished = True
             if self._timer is not None:
                 self._timer.cancel()
             try:
