@@ -5,7 +5,9 @@ would redact it a second time and hide a gap)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from urllib.parse import quote, quote_plus
 
 from core_fake import TOKEN
 
-from target_cdp.redact import MASK, Redactor
+from target_cdp.redact import MASK, RedactingFilter, Redactor
 
 HERE = Path(__file__).parent
 TAIL = "and more+tail/9f8e"
@@ -46,6 +48,31 @@ def test_a_secret_that_starts_or_ends_another_leaves_nothing_behind():
         masked = redact(text)
         assert "wxyz" not in masked and "0000" not in masked, masked
         assert "abcd" not in masked and "1234" not in masked, masked
+
+
+def test_a_four_character_secret_is_masked_and_a_shorter_one_is_not():
+    redact = Redactor(["abcd", "xyz"])
+    assert redact("abcd xyz") == f"{MASK} xyz"
+
+
+def test_short_or_missing_values_do_not_stop_the_secrets_after_them():
+    redact = Redactor([None, "", "ab", "s3cret-after-them"])
+    assert redact("key=s3cret-after-them") == f"key={MASK}"
+
+
+def test_a_log_call_with_a_broken_format_string_still_logs_and_does_not_raise():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactingFilter(Redactor(["s3cret-value"])))
+    logger = logging.getLogger("test-redaction-broken-format")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.error("%d records", "many")  # wrong type: the message cannot be formatted
+        logger.error("then with s3cret-value")
+    finally:
+        logger.removeHandler(handler)
+    assert out.getvalue().splitlines()[-1] == f"then with {MASK}"
 
 
 def test_a_traceback_with_nested_secrets_is_masked_with_the_plugins_own_handler(tmp_path):
