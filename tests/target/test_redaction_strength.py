@@ -60,19 +60,26 @@ def test_short_or_missing_values_do_not_stop_the_secrets_after_them():
     assert redact("key=s3cret-after-them") == f"key={MASK}"
 
 
-def test_a_log_call_with_a_broken_format_string_still_logs_and_does_not_raise():
+def log_through_filter(redactor: Redactor, *calls: tuple[str, ...]) -> list[str]:
+    """Log `calls` through a handler with a redacting filter; the lines it wrote."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.addFilter(RedactingFilter(Redactor(["s3cret-value"])))
-    logger = logging.getLogger("test-redaction-broken-format")
-    logger.propagate = False
+    handler.addFilter(RedactingFilter(redactor))
+    logger = logging.Logger("alone")  # outside the logger tree: no handler but this one
     logger.addHandler(handler)
-    try:
-        logger.error("%d records", "many")  # wrong type: the message cannot be formatted
-        logger.error("then with s3cret-value")
-    finally:
-        logger.removeHandler(handler)
-    assert out.getvalue().splitlines()[-1] == f"then with {MASK}"
+    for call in calls:
+        logger.error(*call)
+    return out.getvalue().splitlines()
+
+
+def test_with_no_secret_known_every_log_line_still_appears():
+    assert log_through_filter(Redactor(), ("one %s", "line")) == ["one line"]
+
+
+def test_a_log_call_with_a_broken_format_string_is_reported_and_does_not_raise(capsys):
+    calls = [("%d records", "many"), ("then with s3cret-value",)]  # %d of a string: broken
+    assert log_through_filter(Redactor(["s3cret-value"]), *calls) == [f"then with {MASK}"]
+    assert "--- Logging error ---" in capsys.readouterr().err  # not silently dropped
 
 
 def test_a_traceback_with_nested_secrets_is_masked_with_the_plugins_own_handler(tmp_path):
