@@ -83,7 +83,7 @@ TARGETS = {
         "target_cdp/convert.py",
         tuple(f"{T}test_{n}.py" for n in ("convert", "dmartech", "engagelab", "nxcloud")),
         scope=("retry_after", "transient", "http_fallback"),
-        pytest_args=("-k", "classify or retry or transient or fallback or http"),
+        pytest_args=("-k", "classify or retry_after or http_errors"),
     ),
     "dmartech": Target(
         "target_cdp/vendors/dmartech.py", (f"{T}test_dmartech.py",), scope=("Dmartech.classify",)
