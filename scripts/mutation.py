@@ -67,6 +67,7 @@ TARGETS = {
             f"{T}test_vendor_bugs.py",
             f"{T}test_stops.py",
             f"{T}test_backpressure.py",
+            f"{T}test_fan_out.py",
             f"{T}test_core_routing.py",
             f"{T}test_core_retries.py",
             f"{T}test_core_deadletter.py",

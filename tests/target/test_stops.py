@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 
-from core_fake import config, install_fake, record, run, schema, state
+from core_fake import FakeDest, FakeTarget, config, install_fake, record, run, schema, state
+
+from target_cdp.settings import build_config_schema
 
 PROPS = {"id": {"type": "integer"}, "bad": {"type": "boolean"}}
 
@@ -64,3 +66,28 @@ def test_a_credentials_stop_with_batches_queued_ends_the_run(sandbox, tmp_path):
     assert proc.stdout == ""  # no record was delivered: no STATE
     assert "dmartech.secret" in proc.stderr
     assert sandbox.received()["dmartech"]["counts"]["users"] == 0
+
+
+class OneBatchPerRecord(FakeDest):
+    """Every record its own batch: the end of input flushes many batches into one lane."""
+
+    def batch_key(self, route, item):
+        return item["id"]
+
+
+class ManyBatchesTarget(FakeTarget):
+    destinations = {"fake": OneBatchPerRecord}
+    config_jsonschema = build_config_schema(destinations)
+
+
+def test_a_stop_while_the_last_batches_are_queued_still_fails_the_run(sandbox, tmp_path, caplog):
+    install_fake(sandbox)
+    sandbox.set_faults(latency_ms=100)  # the lane's queue is full when the stop comes
+    cfg = config(sandbox, tmp_path, max_concurrency=1, state_flush_seconds=1000)
+    cfg["fake"]["token"] = "wrong-token-value"
+    messages = [schema(props=PROPS), *(record({"id": n}) for n in range(10)), state("s")]
+    result = run(cfg, messages, tmp_path, caplog, ManyBatchesTarget)
+    assert result.exit_code == 1
+    assert result.states == []
+    assert "check the setting `fake.token`" in result.logs
+    assert "Summary [stopped]" in result.logs
