@@ -36,6 +36,7 @@ EXCLUDED_OPERATORS = (
     r"core/Variable(Replacer|Inserter)$",
 )
 T = "tests/target/"
+EDGES = f"{T}test_classify_edges.py"
 MIN_TIMEOUT, TIMEOUT_FACTOR = 60.0, 4.0  # seconds a mutant's tests may take: baseline x 4
 
 
@@ -83,20 +84,25 @@ TARGETS = {
     ),
     "convert": Target(
         "target_cdp/convert.py",
-        tuple(f"{T}test_{n}.py" for n in ("convert", "dmartech", "engagelab", "nxcloud")),
+        tuple(
+            f"{T}test_{n}.py"
+            for n in ("classify_edges", "convert", "dmartech", "engagelab", "nxcloud")
+        ),
         scope=("retry_after", "transient", "http_fallback"),
-        pytest_args=("-k", "classify or retry_after or http_errors"),
+        pytest_args=("-k", "classify or code or retry_after or http_errors"),
     ),
     "dmartech": Target(
-        "target_cdp/vendors/dmartech.py", (f"{T}test_dmartech.py",), scope=("Dmartech.classify",)
+        "target_cdp/vendors/dmartech.py",
+        (EDGES, f"{T}test_dmartech.py"),
+        scope=("Dmartech.classify",),
     ),
     "engagelab": Target(
         "target_cdp/vendors/engagelab.py",
-        (f"{T}test_engagelab.py",),
+        (EDGES, f"{T}test_engagelab.py"),
         scope=("EngageLab.classify",),
     ),
     "nxcloud": Target(
-        "target_cdp/vendors/nxcloud.py", (f"{T}test_nxcloud.py",), scope=("NXCloud.classify",)
+        "target_cdp/vendors/nxcloud.py", (EDGES, f"{T}test_nxcloud.py"), scope=("NXCloud.classify",)
     ),
 }
 
