@@ -41,6 +41,7 @@ def _layout() -> dict[str, Any]:
         "users": [],
         "user_deletes": [],
         "events": [],
+        "imports": [],  # the type of each accepted request, in arrival order
         "counts": {"users": 0, "user_deletes": 0, "events": 0, "duplicate_events": 0},
     }
 
@@ -147,6 +148,8 @@ class Dmartech:
         with self.app.store.lock:
             bucket = self.state.bucket()
             counts = bucket["counts"]
+            if keep:
+                bucket["imports"].append(kind)
             if kind in ("user", "user_batch"):
                 counts["users"] += len(items)
                 if keep:

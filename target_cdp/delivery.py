@@ -9,6 +9,10 @@ With a ledger (`target_cdp.ledger.memory`), a route that diffs holds its prepare
 in a window first: one lookup per window decides which are sent; each delivered batch's
 outcome is written to the ledger before its records count as done (and so before the STATE
 covering them is written).
+
+A STATE flushes the open batches once `flush_seconds` have passed since the last flush: at
+once, or from a timer when the last flush is more recent, so that a STATE is not held back
+while the input pauses. The open batches are guarded by one lock for that timer.
 """
 
 from __future__ import annotations
@@ -142,6 +146,8 @@ class Pipeline:
         self._round_robin = itertools.count()
         self._last_flush = time.monotonic()
         self.dropped: list[tuple[RouteRuntime, Buffer]] = []  # batches a stop left undelivered
+        self._lock = threading.RLock()  # the open batches: main thread and the STATE timer
+        self._timer: threading.Timer | None = None
 
     def add_lanes(self, name: str, count: int) -> list[Lane]:
         lanes = [Lane(self, f"{name}-lane-{i}") for i in range(count)]
@@ -160,15 +166,22 @@ class Pipeline:
     ) -> None:
         """Fan one record out to its stream's routes (`key`: the stream key values or None;
         `version`: the full-table version its RECORD message carries)."""
+        with self._lock:
+            self._submit(routes, record, key, version)
+
+    def _submit(self, routes: list[RouteRuntime], record: dict, key: Any, version: Any) -> None:
         if self.stopped is not None:
             raise self.stopped
+        if key is not None:
+            try:
+                hash(key)
+            except TypeError:  # a key property holding an array or an object
+                key = repr(key)
         slot = self._slot(key)
         interval = self.tracker.open
         for rt in routes:
             rt.stats.received += 1
             self._route_record(rt, record, key, slot, interval, version)
-        if self.tracker.waiting and time.monotonic() - self._last_flush >= self.flush_seconds:
-            self.flush_all()
 
     def _slot(self, key: Any) -> int:
         if key is None:
@@ -315,18 +328,40 @@ class Pipeline:
 
     def drain(self) -> None:
         """Send everything open and wait until every lane has finished its queue."""
-        self.flush_all()
+        with self._lock:
+            self.flush_all()
         for lane in self.lanes:
             lane.queue.join()
         if self.stopped is not None:
             raise self.stopped
 
     def on_state(self) -> None:
-        """A STATE arrived: flush partial batches if the last flush is old enough."""
-        if self.tracker.waiting and time.monotonic() - self._last_flush >= self.flush_seconds:
-            self.flush_all()
+        """A STATE arrived: flush partial batches now if the last flush is old enough, else
+        once it is."""
+        with self._lock:
+            if not self.tracker.waiting:
+                return
+            wait = self._last_flush + self.flush_seconds - time.monotonic()
+            if wait <= 0:
+                self.flush_all()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._flush_held_state)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _flush_held_state(self) -> None:
+        """The STATE timer: flush for a STATE held back (the input may be paused)."""
+        with self._lock:
+            self._timer = None
+            try:
+                self.flush_all()
+            except StopDelivery:  # the run stopped: nothing more is sent
+                pass
+            except LedgerError as exc:  # a diff window could not be looked up
+                self.stop(StopDelivery(str(exc)))
 
     def flush_all(self) -> None:
+        """Send every open batch (callers hold the lock)."""
         self._last_flush = time.monotonic()
         for rt in self.routes:
             if rt.memory is not None and (rt.memory.window or rt.memory.seen):
@@ -351,13 +386,16 @@ class Pipeline:
 
     def finish(self) -> None:
         """Flush everything, let every lane finish its queue, close the senders."""
-        try:
-            if self.stopped is None:
-                self.flush_all()
-        except StopDelivery:
-            pass
-        except LedgerError as exc:  # a diff window could not be looked up
-            self.stop(StopDelivery(str(exc)))
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            try:
+                if self.stopped is None:
+                    self.flush_all()
+            except StopDelivery:
+                pass
+            except LedgerError as exc:  # a diff window could not be looked up
+                self.stop(StopDelivery(str(exc)))
         for lane in self.lanes:
             lane.queue.put(None)
         for lane in self.lanes:

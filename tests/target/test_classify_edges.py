@@ -1,0 +1,120 @@
+"""What each vendor's answer means at the edges: a result code against an HTTP status that
+disagrees with it, the 2xx boundary, and the message a dead letter or a stop line will show.
+
+Each vendor names its result code and message differently; the rules are the same: success is
+code 0 with a 2xx status; code 0 with another status is judged by the status alone; a code
+the vendor documents keeps its meaning whatever the status; an unknown code is a rejection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from target_cdp.vendors.base import Answer, Destination, Outcome
+from target_cdp.vendors.dmartech import Dmartech
+from target_cdp.vendors.engagelab import EngageLab
+from target_cdp.vendors.nxcloud import NXCloud
+
+
+@dataclass(frozen=True)
+class Vendor:
+    dest: Destination
+    code_key: str
+    message_key: str
+    rejected: int  # a documented "refused for its data" code
+    unknown_message: str
+    url_setting: str
+
+    def classify(self, status: int, code: Any, message: str | None = "m") -> Answer:
+        body = {self.code_key: code}
+        if message is not None:
+            body[self.message_key] = message
+        return self.dest.classify(status, body, {})
+
+
+VENDORS = {
+    "dmartech": Vendor(
+        Dmartech({"api_url": "https://d.example", "secret": "s3cr3t"}),
+        "errcode",
+        "errmsg",
+        20001,
+        "unknown errcode",
+        "dmartech.api_url",
+    ),
+    "engagelab": Vendor(
+        EngageLab({"api_key": "key-1", "api_secret": "secret-2"}),
+        "code",
+        "message",
+        55004,
+        "unknown code",
+        "engagelab.base_url",
+    ),
+    "nxcloud": Vendor(
+        NXCloud({"access_key": "ak", "access_secret": "as", "tenant_id": "1", "app_key": "a"}),
+        "code",
+        "message",
+        1001,
+        "unknown code",
+        "nxcloud.base_url",
+    ),
+}
+
+
+@pytest.fixture(params=sorted(VENDORS))
+def vendor(request) -> Vendor:
+    return VENDORS[request.param]
+
+
+@pytest.mark.parametrize("status", [200, 201, 299])
+def test_code_0_with_a_2xx_status_is_success_with_its_message(vendor, status):
+    answer = vendor.classify(status, 0)
+    assert (answer.outcome, answer.code, answer.message) == (Outcome.OK, "0", "m")
+
+
+def test_code_0_with_status_300_is_not_success(vendor):
+    answer = vendor.classify(300, 0)
+    assert (answer.outcome, answer.code) == (Outcome.REJECTED, "http_300")
+
+
+def test_code_0_with_a_404_names_the_url_setting(vendor):
+    answer = vendor.classify(404, 0)
+    assert (answer.outcome, answer.code) == (Outcome.CREDENTIALS, "http_404")
+    assert answer.setting == vendor.url_setting
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_a_documented_rejection_code_rejects_whatever_the_status(vendor, status):
+    answer = vendor.classify(status, vendor.rejected)
+    assert (answer.outcome, answer.code, answer.message) == (
+        Outcome.REJECTED,
+        str(vendor.rejected),
+        "m",
+    )
+
+
+@pytest.mark.parametrize("code", [-7, 424242])
+def test_an_unknown_code_with_a_2xx_status_is_a_rejection_with_the_vendors_message(vendor, code):
+    answer = vendor.classify(200, code)
+    assert (answer.outcome, answer.code, answer.message) == (Outcome.REJECTED, str(code), "m")
+
+
+def test_an_unknown_code_without_a_message_says_so(vendor):
+    answer = vendor.classify(200, 424242, message=None)
+    assert (answer.outcome, answer.message) == (Outcome.REJECTED, vendor.unknown_message)
+
+
+def test_nxcloud_reads_msg_when_message_is_missing():
+    answer = NXCloud(VENDORS["nxcloud"].dest.settings).classify(200, {"code": 1001, "msg": "x"}, {})
+    assert (answer.outcome, answer.message) == (Outcome.REJECTED, "x")
+
+
+def test_nxcloud_expired_timestamp_is_retried_with_a_default_message():
+    answer = VENDORS["nxcloud"].classify(200, 1004, message=None)
+    assert (answer.outcome, answer.code, answer.message) == (
+        Outcome.RETRY,
+        "1004",
+        "timestamp expired",
+    )
