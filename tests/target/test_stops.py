@@ -25,7 +25,7 @@ def test_a_dead_letter_file_that_cannot_be_written_stops_the_run(sandbox, tmp_pa
     assert [item["id"] for item in vendor.items] == [1]
     # the refused record is neither delivered nor dead-lettered: its STATE is never written
     assert result.states == ["before"]
-    assert "delivery failed: IsADirectoryError" in result.logs
+    assert "check the `dead_letter_path` setting" in result.logs
 
 
 def test_a_credentials_stop_with_batches_queued_ends_the_run(sandbox, tmp_path):
