@@ -313,8 +313,15 @@ class Pipeline:
         self.flush_all()
         for lane in self.lanes:
             lane.queue.join()
+        self._flush_writers()
         if self.stopped is not None:
             raise self.stopped
+
+    def _flush_writers(self) -> None:
+        """Wait for the ledger writer (batches' outcomes are written there, in order)."""
+        for run in {id(rt.memory.run): rt.memory.run for rt in self.routes if rt.memory}.values():
+            if run.writer.is_alive():
+                run.writer.flush()
 
     def on_state(self) -> None:
         """A STATE arrived: flush partial batches if the last flush is old enough."""
@@ -357,6 +364,7 @@ class Pipeline:
             lane.join()
         for sender in {id(rt.sender): rt.sender for rt in self.routes}.values():
             sender.close()
+        self._flush_writers()
         if self.stopped is not None:
             self._park(self.stopped.message)
 
@@ -412,6 +420,12 @@ class Pipeline:
                 report.ok = []
                 report.failed = [(i, "refused", "internal_error", str(exc))
                                  for i in range(len(buf.items))]  # fmt: skip
+        if report is not None and rt.memory is not None and rt.memory.run.writer.is_alive():
+            intervals = buf.intervals
+            rt.memory.run.writer.submit(
+                rt.memory, report.outcome(buf), lambda: self.tracker.done(intervals)
+            )
+            return
         if report is not None and rt.memory is not None:
             rt.memory.settle(report.outcome(buf))
         self.tracker.done(buf.intervals)
