@@ -7,8 +7,8 @@ batch key, e.g. an upsert then a delete) flushes that batch first.
 
 With a ledger (`target_cdp.ledger.memory`), a route that diffs holds its prepared records
 in a window first: one lookup per window decides which are sent; each delivered batch's
-outcome is written to the ledger before its records count as done (and so before the STATE
-covering them is written).
+outcome is handed to the ledger's writer thread, and its records count as done (so the STATE
+covering them may be written) only once that outcome is committed.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Delivery calls three things, each once per window or batch, never per record:
 - `RouteMemory.admit` holds a prepared record in the route's diff window; a full window is
   looked up in one query and comes back split into records to send and unchanged ones;
-- `RouteMemory.settle` writes a delivered batch's outcome (delivered, pending, refused) in one
-  transaction, after the destination answered and before the STATE covering it is released;
+- `Writer.submit` hands a delivered batch's outcome (delivered, pending, refused) to the one
+  writer thread, which records it (`RouteMemory.settle`, one transaction) after the destination
+  answered and only then releases the batch's records, so the STATE covering them waits;
 - `RouteMemory.pending` claims what earlier runs left pending (once per run);
 - `RunMemory.start`/`finish` open the ledger and write the run history.
 
