@@ -7,8 +7,8 @@ batch key, e.g. an upsert then a delete) flushes that batch first.
 
 With a ledger (`target_cdp.ledger.memory`), a route that diffs holds its prepared records
 in a window first: one lookup per window decides which are sent; each delivered batch's
-outcome is written to the ledger before its records count as done (and so before the STATE
-covering them is written).
+outcome is handed to the ledger's writer thread, and its records count as done (so the STATE
+covering them may be written) only once that outcome is committed.
 
 A STATE flushes the open batches once `flush_seconds` have passed since the last flush: at
 once, or from a timer when the last flush is more recent, so that a STATE is not held back
@@ -332,8 +332,15 @@ class Pipeline:
             self.flush_all()
         for lane in self.lanes:
             lane.queue.join()
+        self._flush_writers()
         if self.stopped is not None:
             raise self.stopped
+
+    def _flush_writers(self) -> None:
+        """Wait for the ledger writer (batches' outcomes are written there, in order)."""
+        for run in {id(rt.memory.run): rt.memory.run for rt in self.routes if rt.memory}.values():
+            if run.writer.is_alive():
+                run.writer.flush()
 
     def on_state(self) -> None:
         """A STATE arrived: flush partial batches now if the last flush is old enough, else
@@ -402,6 +409,7 @@ class Pipeline:
             lane.join()
         for sender in {id(rt.sender): rt.sender for rt in self.routes}.values():
             sender.close()
+        self._flush_writers()
         if self.stopped is not None:
             self._park(self.stopped.message)
 
@@ -457,6 +465,12 @@ class Pipeline:
                 report.ok = []
                 report.failed = [(i, "refused", "internal_error", str(exc))
                                  for i in range(len(buf.items))]  # fmt: skip
+        if report is not None and rt.memory is not None and rt.memory.run.writer.is_alive():
+            intervals = buf.intervals
+            rt.memory.run.writer.submit(
+                rt.memory, report.outcome(buf), lambda: self.tracker.done(intervals)
+            )
+            return
         if report is not None and rt.memory is not None:
             rt.memory.settle(report.outcome(buf))
         self.tracker.done(buf.intervals)

@@ -160,6 +160,7 @@ class TargetCDP(Target):
             self._routes[route.stream].append(self.pipeline.add_route(runtime))
         if self.memory is not None:
             self.memory.done = self.tracker.done
+            self.memory.writer.on_error = self._ledger_failed
         self.progress = Progress(
             float(setting(cfg, "progress_seconds")),
             lambda: [runtime.stats for runtime in self.pipeline.routes],
@@ -203,6 +204,13 @@ class TargetCDP(Target):
             retry_failed=bool(setting(cfg, "retry_failed")),
             full_resync=bool(setting(cfg, "full_resync")),
         )
+
+    def _ledger_failed(self, exc: Exception) -> None:
+        """The ledger writer failed: stop the run with one line naming `ledger_uri`."""
+        text = (
+            str(exc) if isinstance(exc, LedgerError) else f"ledger_uri: {type(exc).__name__}: {exc}"
+        )
+        self.pipeline.stop(StopDelivery(REDACTOR(text.splitlines()[0] if text else "ledger_uri")))
 
     def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Open the ledger and resend what earlier runs left pending, then read the input."""

@@ -3,8 +3,9 @@
 Delivery calls three things, each once per window or batch, never per record:
 - `RouteMemory.admit` holds a prepared record in the route's diff window; a full window is
   looked up in one query and comes back split into records to send and unchanged ones;
-- `RouteMemory.settle` writes a delivered batch's outcome (delivered, pending, refused) in one
-  transaction, after the destination answered and before the STATE covering it is released;
+- `Writer.submit` hands a delivered batch's outcome (delivered, pending, refused) to the one
+  writer thread, which records it (`RouteMemory.settle`, one transaction) after the destination
+  answered and only then releases the batch's records, so the STATE covering them waits;
 - `RouteMemory.pending` claims what earlier runs left pending (once per run);
 - `RunMemory.start`/`finish` open the ledger and write the run history.
 
@@ -19,8 +20,9 @@ ledger.
 from __future__ import annotations
 
 import json
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,6 +280,80 @@ def _same(old: Known | None, mark: Mark) -> bool:
     return old.deleted == (mark.kind != "upsert")
 
 
+class Writer(threading.Thread):
+    """Writes delivered batches' outcomes to the ledger so lanes go on sending meanwhile.
+
+    Outcomes are written in the order lanes hand them over (a key's batches come from one
+    lane, in order); consecutive outcomes of one route are merged into one transaction. Only
+    after the commit are the batch's records released (`then`), so a STATE still waits for
+    the ledger. A ledger error stops the run (`on_error`) and releases nothing more.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="ledger-writer", daemon=True)
+        self.queue: queue.Queue[tuple[RouteMemory, Outcome, Callable[[], None]] | None] = (
+            queue.Queue(64)
+        )
+        self.on_error: Callable[[Exception], None] = lambda exc: None
+        self.failed = False
+
+    def submit(self, memory: RouteMemory, outcome: Outcome, then: Callable[[], None]) -> None:
+        self.queue.put((memory, outcome, then))
+
+    def flush(self) -> None:
+        """Wait until everything handed over is written (or the writer failed)."""
+        self.queue.join()
+
+    def run(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                self.queue.task_done()
+                return
+            jobs = [job]
+            while len(jobs) < 32:  # whatever else is waiting goes in the same round
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.queue.put(None)  # handled after this round
+                    self.queue.task_done()
+                    break
+                jobs.append(more)
+            try:
+                self._write(jobs)
+            finally:
+                for _ in jobs:
+                    self.queue.task_done()
+
+    def _write(self, jobs: list[tuple[RouteMemory, Outcome, Callable[[], None]]]) -> None:
+        if self.failed:
+            return
+        try:
+            start = 0
+            while start < len(jobs):  # runs of one route: one transaction each
+                memory = jobs[start][0]
+                end = start
+                merged = Outcome()
+                while end < len(jobs) and jobs[end][0] is memory:
+                    merged.delivered += jobs[end][1].delivered
+                    merged.failed += jobs[end][1].failed
+                    end += 1
+                memory.settle(merged)
+                for _, _, then in jobs[start:end]:
+                    then()
+                start = end
+        except Exception as exc:
+            self.failed = True
+            self.on_error(exc)
+
+    def stop(self) -> None:
+        if self.is_alive():
+            self.queue.put(None)
+            self.join()
+
+
 class RunMemory:
     """The ledger for one run: opened before anything is sent, run history at the end."""
 
@@ -288,6 +364,7 @@ class RunMemory:
         self.routes: list[RouteMemory] = []
         self.done: Any = lambda intervals: None  # set by the pipeline: releases intervals
         self.started = False
+        self.writer = Writer()
 
     @property
     def dry_run(self) -> bool:
@@ -308,9 +385,11 @@ class RunMemory:
         runs = self.ledger.start_runs({m.route_id for m in self.routes if m.route_id is not None})
         for memory in self.routes:
             memory.run_id = runs.get(memory.route_id) if memory.route_id is not None else None
+        self.writer.start()
         self.started = True
 
     def finish(self, status: str) -> None:
+        self.writer.stop()
         if not self.started:
             return
         results = {}
