@@ -1,11 +1,14 @@
-"""Progress lines during long runs, one every `progress_seconds`, per route:
+"""Progress lines during long runs: every `progress_seconds`, one line per route that has
+received records, and one for the STATE held back, if any:
 
-    Progress: events -> dmartech:event: received 12,000, delivered 11,400, rejected 0,
-    1,140/s, 3 batches in flight, 2 retries | STATE: 1 held back for 4s
+    Progress events -> dmartech:event: received 12,000, delivered 11,400, rejected 0,
+    1,140/s, 3 batches in flight, 2 retries, rate-limited (waited 3.2s for requests_per_second)
+    Progress STATE: 1 held back for 4s (waiting for its records' delivery)
 
-with "rate-limited (5 x HTTP 429, 3.2s spacing requests)" when a destination slows the route
-down. The figures ride on the log record as `progress` (JSON fields with the SDK's structured
-logging). A daemon thread writes them, so a stalled destination shows as counts that do not move.
+"rate-limited" names HTTP 429 answers or the wait `requests_per_second` imposed in the
+interval. The figures ride on each log record as `progress` (JSON fields with the SDK's
+structured logging). A daemon thread writes them, so a stalled destination shows as counts
+that do not move.
 """
 
 from __future__ import annotations
@@ -97,24 +100,30 @@ class Progress:
         )
         if r["unchanged"]:
             text += f", unchanged {r['unchanged']:,}"
-        text += f", {r['records_per_s']:,.0f}/s, {r['in_flight_batches']} batches in flight"
+        batches = r["in_flight_batches"]
+        text += f", {r['records_per_s']:,.0f}/s, {batches} batch{'es' if batches != 1 else ''}"
+        text += " in flight"
         if r["retries"]:
             text += f", {r['retries']} retries"
-        if r["http_429"] or r["throttle_wait_s"] >= 0.05:
-            text += (
-                f", rate-limited ({r['http_429']} x HTTP 429, "
-                f"{r['throttle_wait_s']:.1f}s spacing requests)"
-            )
+        why = []
+        if r["http_429"]:
+            why.append(f"{r['http_429']} x HTTP 429")
+        if r["throttle_wait_s"] >= 0.05:
+            why.append(f"waited {r['throttle_wait_s']:.1f}s for requests_per_second")
+        if why:
+            text += f", rate-limited ({', '.join(why)})"
         return text
 
     def log(self) -> None:
-        """One line: every route's figures, then the STATE held back."""
+        """One line per route that has received records, then one for the STATE held back."""
         figures = self.figures()
-        if not figures["routes"]:
-            return
-        parts = [self._route_text(r) for r in figures["routes"]]
+        for route in figures["routes"]:
+            if route["received"]:
+                self.logger.info("Progress %s", self._route_text(route), extra={"progress": route})
         if figures["state_held"]:
-            parts.append(
-                f"STATE: {figures['state_held']} held back for {figures['state_held_s']:.0f}s"
+            self.logger.info(
+                "Progress STATE: %d held back for %.0fs (waiting for its records' delivery)",
+                figures["state_held"],
+                figures["state_held_s"],
+                extra={"progress": {k: v for k, v in figures.items() if k != "routes"}},
             )
-        self.logger.info("Progress: %s", " | ".join(parts), extra={"progress": figures})
