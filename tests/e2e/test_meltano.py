@@ -90,7 +90,9 @@ def _meltano(project: Path, env: dict[str, str], *args: str) -> subprocess.Compl
     )
 
 
-def test_meltano_run_twice_resumes_from_stored_state(sandbox, tmp_path):
+def meltano_project(sandbox, tmp_path: Path, profiles: int = PROFILES) -> tuple:
+    """`(workspace, project dir, lookups file, environment)` of a Meltano project on this
+    repository's meltano.yml reading the first `profiles` lookups (meltano must be installed)."""
     if not MELTANO.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{MELTANO} is missing: scripts/bootstrap installs it")
@@ -98,8 +100,12 @@ def test_meltano_run_twice_resumes_from_stored_state(sandbox, tmp_path):
     ws = sandbox.server.app.primedata
     project = _project(tmp_path)
     lookups = tmp_path / "profiles.jsonl"
-    _write_lookups(lookups, ws, PROFILES)
-    env = _env(sandbox, project, lookups)
+    _write_lookups(lookups, ws, profiles)
+    return ws, project, lookups, _env(sandbox, project, lookups)
+
+
+def test_meltano_run_twice_resumes_from_stored_state(sandbox, tmp_path):
+    ws, project, lookups, env = meltano_project(sandbox, tmp_path)
 
     first = _meltano(project, env, "run", "tap-primedata", "target-cdp")
     assert first.returncode == 0, first.stderr[-4000:]
@@ -159,15 +165,7 @@ def test_meltano_run_twice_resumes_from_stored_state(sandbox, tmp_path):
 def test_two_shards_run_in_parallel_each_with_its_own_state(sandbox, tmp_path):
     """The README's parallel recipe: one inherited plugin per shard (its own run folder and
     state id), started at the same time, together deliver every profile and event once."""
-    if not MELTANO.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{MELTANO} is missing: scripts/bootstrap installs it")
-        pytest.skip("meltano is not installed in this venv (scripts/bootstrap installs it)")
-    ws = sandbox.server.app.primedata
-    project = _project(tmp_path)
-    lookups = tmp_path / "profiles.jsonl"
-    _write_lookups(lookups, ws, PROFILES)
-    env = _env(sandbox, project, lookups)
+    _ws, project, _lookups, env = meltano_project(sandbox, tmp_path)
     # The system database exists before runs are scheduled (`meltano install` makes it): two
     # first-ever commands starting together would both try to create its tables.
     assert _meltano(project, env, "state", "list").returncode == 0

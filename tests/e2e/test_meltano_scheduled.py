@@ -4,12 +4,10 @@ profile every run. Deselect with `-m "not meltano"`."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import requests
 import yaml
-from test_meltano import MELTANO, PROFILES, _env, _meltano, _project, _write_lookups
+from test_meltano import PROFILES, _meltano, meltano_project
 
 from cdp_sandbox.config import SandboxConfig, Workspace
 
@@ -26,17 +24,8 @@ def _customer_batches(sandbox) -> int:
 
 
 def test_profiles_sent_when_changed_and_every_run_when_full_table(sandbox, tmp_path):
-    if not MELTANO.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{MELTANO} is missing: scripts/bootstrap installs it")
-        pytest.skip("meltano is not installed in this venv (scripts/bootstrap installs it)")
-    ws = sandbox.server.app.primedata
-    project = _project(tmp_path)
-    lookups = tmp_path / "profiles.jsonl"
-    _write_lookups(lookups, ws, PROFILES)
-    # What the tap emits is counted at the destination: no delivery ledger to skip the
-    # unchanged profiles a FULL_TABLE run sends again (tests/target covers the ledger).
-    env = {**_env(sandbox, project, lookups), "TARGET_CDP_LEDGER_URI": "none"}
+    ws, project, _lookups, env = meltano_project(sandbox, tmp_path)
+    env = {**env, "TARGET_CDP_LEDGER_URI": "none"}
 
     def run() -> int:
         before = _customer_batches(sandbox)
