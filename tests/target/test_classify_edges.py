@@ -24,7 +24,7 @@ class Vendor:
     dest: Destination
     code_key: str
     message_key: str
-    rejected: int  # a documented "refused for its data" code
+    rejected: tuple[int, ...]  # the documented "refused for its data" codes
     unknown_message: str
     url_setting: str
 
@@ -40,7 +40,7 @@ VENDORS = {
         Dmartech({"api_url": "https://d.example", "secret": "s3cr3t"}),
         "errcode",
         "errmsg",
-        20001,
+        (10001, 10002, 10004, 20001, 20002, 20003),
         "unknown errcode",
         "dmartech.api_url",
     ),
@@ -48,7 +48,7 @@ VENDORS = {
         EngageLab({"api_key": "key-1", "api_secret": "secret-2"}),
         "code",
         "message",
-        55004,
+        (40007, 55004, 55101, 55102, 55103, 55105, 55106, 55107, 55108),
         "unknown code",
         "engagelab.base_url",
     ),
@@ -56,7 +56,7 @@ VENDORS = {
         NXCloud({"access_key": "ak", "access_secret": "as", "tenant_id": "1", "app_key": "a"}),
         "code",
         "message",
-        1001,
+        (1001, 1002),
         "unknown code",
         "nxcloud.base_url",
     ),
@@ -87,12 +87,16 @@ def test_code_0_with_a_404_names_the_url_setting(vendor):
 
 @pytest.mark.parametrize("status", [200, 404])
 def test_a_documented_rejection_code_rejects_whatever_the_status(vendor, status):
-    answer = vendor.classify(status, vendor.rejected)
-    assert (answer.outcome, answer.code, answer.message) == (
-        Outcome.REJECTED,
-        str(vendor.rejected),
-        "m",
-    )
+    for code in vendor.rejected:
+        answer = vendor.classify(status, code)
+        assert (answer.outcome, answer.code, answer.message) == (Outcome.REJECTED, str(code), "m")
+
+
+def test_a_documented_rejection_code_is_never_reported_as_unknown(vendor):
+    for code in vendor.rejected:
+        answer = vendor.classify(200, code, message=None)
+        assert (answer.outcome, answer.code) == (Outcome.REJECTED, str(code))
+        assert answer.message != vendor.unknown_message, code
 
 
 @pytest.mark.parametrize("code", [-7, 424242])
