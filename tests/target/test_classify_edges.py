@@ -9,10 +9,12 @@ the vendor documents keeps its meaning whatever the status; an unknown code is a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from target_cdp import convert
 from target_cdp.vendors.base import Answer, Destination, Outcome
 from target_cdp.vendors.dmartech import Dmartech
 from target_cdp.vendors.engagelab import EngageLab
@@ -122,3 +124,46 @@ def test_nxcloud_expired_timestamp_is_retried_with_a_default_message():
         "1004",
         "timestamp expired",
     )
+
+
+# the shared HTTP rules every vendor applies before (or without) its own code -----------
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (199, Outcome.REJECTED),
+        (200, Outcome.RETRY),  # 2xx without a result code: unexpected, sent again
+        (299, Outcome.RETRY),
+        (300, Outcome.REJECTED),
+        (401, Outcome.CREDENTIALS),
+        (403, Outcome.CREDENTIALS),
+        (404, Outcome.CREDENTIALS),
+        (405, Outcome.CREDENTIALS),
+        (406, Outcome.REJECTED),
+        (428, Outcome.REJECTED),
+        (429, Outcome.RETRY),
+        (430, Outcome.REJECTED),
+        (499, Outcome.REJECTED),
+        (500, Outcome.RETRY),
+        (503, Outcome.RETRY),
+    ],
+)
+def test_an_answer_without_a_result_code_is_judged_by_its_status(vendor, status, outcome):
+    answer = vendor.dest.classify(status, "<html>not json</html>", {})
+    assert answer.outcome is outcome
+    if status in (404, 405):
+        assert answer.setting == vendor.url_setting
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("-5", 0.0), ("  ", None), ("0", 0.0), ("2.5", 2.5)],
+)
+def test_retry_after_in_seconds_is_never_negative(value, expected):
+    assert convert.retry_after({"Retry-After": value}) == expected
+
+
+def test_retry_after_as_a_date_without_a_zone_is_read_as_utc():
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    value = later.strftime("%a, %d %b %Y %H:%M:%S -0000")  # RFC 2822's "zone unknown"
+    seconds = convert.retry_after({"Retry-After": value})
+    assert seconds is not None and 0 < seconds <= 3600
