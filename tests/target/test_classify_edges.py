@@ -9,10 +9,12 @@ the vendor documents keeps its meaning whatever the status; an unknown code is a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from target_cdp import convert
 from target_cdp.vendors.base import Answer, Destination, Outcome
 from target_cdp.vendors.dmartech import Dmartech
 from target_cdp.vendors.engagelab import EngageLab
@@ -24,7 +26,7 @@ class Vendor:
     dest: Destination
     code_key: str
     message_key: str
-    rejected: int  # a documented "refused for its data" code
+    rejected: tuple[int, ...]  # the documented "refused for its data" codes
     unknown_message: str
     url_setting: str
 
@@ -40,7 +42,7 @@ VENDORS = {
         Dmartech({"api_url": "https://d.example", "secret": "s3cr3t"}),
         "errcode",
         "errmsg",
-        20001,
+        (10001, 10002, 10004, 20001, 20002, 20003),
         "unknown errcode",
         "dmartech.api_url",
     ),
@@ -48,7 +50,7 @@ VENDORS = {
         EngageLab({"api_key": "key-1", "api_secret": "secret-2"}),
         "code",
         "message",
-        55004,
+        (40007, 55004, 55101, 55102, 55103, 55105, 55106, 55107, 55108),
         "unknown code",
         "engagelab.base_url",
     ),
@@ -56,7 +58,7 @@ VENDORS = {
         NXCloud({"access_key": "ak", "access_secret": "as", "tenant_id": "1", "app_key": "a"}),
         "code",
         "message",
-        1001,
+        (1001, 1002),
         "unknown code",
         "nxcloud.base_url",
     ),
@@ -87,12 +89,16 @@ def test_code_0_with_a_404_names_the_url_setting(vendor):
 
 @pytest.mark.parametrize("status", [200, 404])
 def test_a_documented_rejection_code_rejects_whatever_the_status(vendor, status):
-    answer = vendor.classify(status, vendor.rejected)
-    assert (answer.outcome, answer.code, answer.message) == (
-        Outcome.REJECTED,
-        str(vendor.rejected),
-        "m",
-    )
+    for code in vendor.rejected:
+        answer = vendor.classify(status, code)
+        assert (answer.outcome, answer.code, answer.message) == (Outcome.REJECTED, str(code), "m")
+
+
+def test_a_documented_rejection_code_is_never_reported_as_unknown(vendor):
+    for code in vendor.rejected:
+        answer = vendor.classify(200, code, message=None)
+        assert (answer.outcome, answer.code) == (Outcome.REJECTED, str(code))
+        assert answer.message != vendor.unknown_message, code
 
 
 @pytest.mark.parametrize("code", [-7, 424242])
@@ -118,3 +124,46 @@ def test_nxcloud_expired_timestamp_is_retried_with_a_default_message():
         "1004",
         "timestamp expired",
     )
+
+
+# the shared HTTP rules every vendor applies before (or without) its own code -----------
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (199, Outcome.REJECTED),
+        (200, Outcome.RETRY),  # 2xx without a result code: unexpected, sent again
+        (299, Outcome.RETRY),
+        (300, Outcome.REJECTED),
+        (401, Outcome.CREDENTIALS),
+        (403, Outcome.CREDENTIALS),
+        (404, Outcome.CREDENTIALS),
+        (405, Outcome.CREDENTIALS),
+        (406, Outcome.REJECTED),
+        (428, Outcome.REJECTED),
+        (429, Outcome.RETRY),
+        (430, Outcome.REJECTED),
+        (499, Outcome.REJECTED),
+        (500, Outcome.RETRY),
+        (503, Outcome.RETRY),
+    ],
+)
+def test_an_answer_without_a_result_code_is_judged_by_its_status(vendor, status, outcome):
+    answer = vendor.dest.classify(status, "<html>not json</html>", {})
+    assert answer.outcome is outcome
+    if status in (404, 405):
+        assert answer.setting == vendor.url_setting
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("-5", 0.0), ("  ", None), ("0", 0.0), ("2.5", 2.5)],
+)
+def test_retry_after_in_seconds_is_never_negative(value, expected):
+    assert convert.retry_after({"Retry-After": value}) == expected
+
+
+def test_retry_after_as_a_date_without_a_zone_is_read_as_utc():
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    value = later.strftime("%a, %d %b %Y %H:%M:%S -0000")  # RFC 2822's "zone unknown"
+    seconds = convert.retry_after({"Retry-After": value})
+    assert seconds is not None and 0 < seconds <= 3600
