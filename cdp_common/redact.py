@@ -51,11 +51,30 @@ class Redactor:
         return self._secrets
 
     def __call__(self, text: str) -> str:
-        """`text` with every secret masked."""
+        """`text` with every secret masked: the union of every place any secret occurs, so
+        secrets that contain or overlap one another leave no fragment."""
+        spans: list[tuple[int, int]] = []
         for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+            start = text.find(secret)
+            while start != -1:
+                spans.append((start, start + len(secret)))
+                start = text.find(secret, start + 1)
+        if not spans:
+            return text
+        spans.sort()
+        out, position, end = [], 0, -1
+        for start, stop in spans:
+            if start > end:
+                if end >= 0:
+                    out.append(MASK)
+                out.append(text[position:start])
+                end = stop
+            else:
+                end = max(end, stop)
+            position = end
+        out.append(MASK)
+        out.append(text[position:])
+        return "".join(out)
 
 
 def basic_auth_variants(user: str, password: str) -> list[str]:

@@ -86,3 +86,12 @@ def test_no_form_of_a_secret_survives_redaction(secret: str, before: str, after:
         masked = redact(before + form + after)
         for leaked in (secret, quote(secret, safe=""), quote_plus(secret), b64):
             assert leaked not in masked
+
+
+def test_overlapping_secrets_leave_no_fragment():
+    from cdp_common.redact import MASK, Redactor
+
+    redactor = Redactor()
+    redactor.add(["0000-abcd-1234", "abcd-1234-wxyz"])
+    text = redactor("joined 0000-abcd-1234-wxyz, alone 0000-abcd-1234 and abcd-1234-wxyz.")
+    assert text == f"joined {MASK}, alone {MASK} and {MASK}."
