@@ -105,7 +105,6 @@ class EventBookmarks:
         self, stream_state: dict, start: str | None, end: str, lookback_seconds: float = 0
     ) -> None:
         self.start_key = ts.to_key(ts.parse(start)) if start else None
-        self.end = end
         self.end_key = ts.to_key(ts.parse(end))
         self.lookback = int(lookback_seconds * 1_000_000)
         self.segments: list[_Segment] = []  # oldest first
@@ -188,11 +187,6 @@ class EventBookmarks:
         if previous is not None and last == previous[0]:
             at_last |= previous[1]
         self.fresh[lookup_id] = (last, frozenset(at_last))
-
-    @property
-    def changed(self) -> int:
-        """Lookups whose bookmark moved since the last frozen table."""
-        return len(self.fresh)
 
     # saving ----------------------------------------------------------------------------
     def _freeze(self) -> None:
