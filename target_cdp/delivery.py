@@ -57,7 +57,7 @@ _QUEUE_BATCHES = 4  # batches waiting per lane before the reader blocks (backpre
 class Buffer:
     """An open batch: items of one route, lane and batch key."""
 
-    __slots__ = ("bkey", "intervals", "items", "keys", "marks", "records", "size")
+    __slots__ = ("bkey", "intervals", "items", "keys", "marks", "records", "size", "writes")
 
     def __init__(self, bkey: Any, size: int) -> None:
         self.bkey = bkey
@@ -67,6 +67,7 @@ class Buffer:
         self.intervals: list[Interval] = []
         self.keys: set[Any] = set()
         self.marks: list[Any] = []  # with a ledger: a `Mark`, or the stream key (untracked)
+        self.writes = False  # some mark is a `Mark`: its outcome has rows for the ledger
 
 
 @dataclass
@@ -272,6 +273,8 @@ class Pipeline:
         buf.intervals.append(interval)
         if rt.memory is not None:
             buf.marks.append(mark)
+            if type(mark) is Mark:
+                buf.writes = True
         if not counted:
             interval.submitted += 1
         if len(buf.items) >= buf.size:
@@ -465,6 +468,11 @@ class Pipeline:
                 report.ok = []
                 report.failed = [(i, "refused", "internal_error", str(exc))
                                  for i in range(len(buf.items))]  # fmt: skip
+        memory = rt.memory
+        untracked = memory is not None and not memory.tracks
+        if report is not None and untracked and not (buf.writes or report.failed):
+            self.tracker.done(buf.intervals)  # no row for the ledger: done now
+            return
         if report is not None and rt.memory is not None and rt.memory.run.writer.is_alive():
             intervals = buf.intervals
             rt.memory.run.writer.submit(
