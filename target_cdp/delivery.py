@@ -65,7 +65,7 @@ class Buffer:
         self.items: list[Any] = []
         self.records: list[dict] = []
         self.intervals: list[Interval] = []
-        self.keys: set[Any] = set()
+        self.keys: list[Any] = []  # stream keys, repeats allowed (see `RouteRuntime.owners`)
         self.marks: list[Any] = []  # with a ledger: a `Mark`, or the stream key (untracked)
         self.writes = False  # some mark is a `Mark`: its outcome has rows for the ledger
 
@@ -80,12 +80,14 @@ class RouteRuntime:
     lanes: list[Lane]
     stats: RouteStats
     buffers: list[dict[Any, Buffer]] = field(default_factory=list)
+    owners: list[dict[Any, Buffer]] = field(default_factory=list)  # per lane: key -> open batch
     send: Send | None = None
     failed_once: bool = False
     memory: RouteMemory | None = None
 
     def __post_init__(self) -> None:
         self.buffers = [{} for _ in self.lanes]
+        self.owners = [{} for _ in self.lanes]
         self.send = partial(self.sender.send, stats=self.stats, route=self.route.label)
 
 
@@ -173,12 +175,14 @@ class Pipeline:
     def _submit(self, routes: list[RouteRuntime], record: dict, key: Any, version: Any) -> None:
         if self.stopped is not None:
             raise self.stopped
-        if key is not None:
+        if key is None:
+            slot = next(self._round_robin)
+        else:
             try:
-                hash(key)
+                slot = hash(key)
             except TypeError:  # a key property holding an array or an object
                 key = repr(key)
-        slot = self._slot(key)
+                slot = hash(key)
         interval = self.tracker.open
         for rt in routes:
             rt.stats.received += 1
@@ -262,12 +266,13 @@ class Pipeline:
         buf = open_.get(bkey)
         if buf is None:
             buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(rt.route, bkey))
-        if key is not None:
-            if len(open_) > 1:
-                for other in list(open_.values()):
-                    if other is not buf and key in other.keys:
-                        self._flush(rt, lane_no, other)
-            buf.keys.add(key)
+        if key is not None:  # the key in another open batch of the lane: that one goes first
+            owners = rt.owners[lane_no]
+            other = owners.get(key)
+            if other is not None and other is not buf:
+                self._flush(rt, lane_no, other)
+            owners[key] = buf
+            buf.keys.append(key)
         buf.items.append(item)
         buf.records.append(record)
         buf.intervals.append(interval)
@@ -383,6 +388,10 @@ class Pipeline:
 
     def _flush(self, rt: RouteRuntime, lane_no: int, buf: Buffer) -> None:
         del rt.buffers[lane_no][buf.bkey]
+        owners = rt.owners[lane_no]
+        for key in buf.keys:
+            if owners.get(key) is buf:
+                del owners[key]
         lane = rt.lanes[lane_no]
         while self.stopped is None:
             rt.stats.add(in_flight=1)
