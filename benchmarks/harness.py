@@ -36,6 +36,8 @@ class Settings:
     batch_size: int = 100
     latency_ms: float = 50.0
     repeat: int = 1
+    demo_profiles: int = 10_000  # scenario 12
+    demo_latency_ms: float = 20.0
 
 
 Sample = tuple[float | None, float | None]  # one repeat: (ours, baseline)

@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lookups", type=int, help="lookups of scenario 7 (run after run)")
     p.add_argument("--latency-lookups", type=int, help="lookups of scenario 8")
     p.add_argument("--state-sizes", type=int, nargs="+", help="lookups of scenario 9")
+    p.add_argument("--demo-profiles", type=int, help="profiles of scenario 12 (20 events each)")
     p.add_argument(
         "--concurrency",
         type=int,
@@ -82,6 +83,7 @@ def settings(args: argparse.Namespace) -> Settings:
         s.rss_sizes = (20_000, 200_000)
         s.incremental_lookups, s.incremental_latency_lookups = 10_000, 2_000
         s.state_sizes = (20_000, 200_000)
+        s.demo_profiles = 1_000
     s.records = args.records or s.records
     s.latency_profiles = args.latency_profiles or s.latency_profiles
     s.latency_records = args.latency_records or s.latency_records
@@ -89,6 +91,7 @@ def settings(args: argparse.Namespace) -> Settings:
     s.incremental_lookups = args.lookups or s.incremental_lookups
     s.incremental_latency_lookups = args.latency_lookups or s.incremental_latency_lookups
     s.state_sizes = tuple(args.state_sizes) if args.state_sizes else s.state_sizes
+    s.demo_profiles = args.demo_profiles or s.demo_profiles
     s.workdir.mkdir(parents=True, exist_ok=True)
     return s
 

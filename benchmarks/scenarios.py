@@ -1,6 +1,6 @@
 """The benchmark scenarios (issue 5), by number; each returns rows for the table and details
-for the JSON. One module per group: `tap` (1, 2), `target` (3, 4, 11), `pipeline` (5),
-`memory` (6), `after_run` (7, 8), `state_figures` (9), `ledger` (10), `demo_run` (12) and
+for the JSON. One module per group: `tap` (1, 2), `target` (3, 4, 11), `pipeline` (5, 12),
+`memory` (6), `after_run` (7, 8), `state_figures` (9), `ledger` (10) and
 `shards` (20)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from benchmarks.after_run import run_after_run, run_after_run_latency
 from benchmarks.harness import Result, Settings
 from benchmarks.ledger import ledger_cost
 from benchmarks.memory import rss_growth
-from benchmarks.pipeline import pipeline
+from benchmarks.pipeline import demo_pipeline, pipeline
 from benchmarks.state_figures import state_size
 from benchmarks.tap import tap_latency, tap_throughput
 from benchmarks.target import target_latency, target_throughput, target_users
@@ -28,6 +28,7 @@ SCENARIOS: dict[int, Callable[[Settings], Result]] = {
     9: state_size,
     10: ledger_cost,
     11: target_users,
+    12: demo_pipeline,
 }
 
 # (20) lives in its own module: it needs the meltano and dagster extras and PostgreSQL.
