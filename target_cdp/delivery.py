@@ -112,14 +112,16 @@ class Pipeline(LedgerDelivery, BatchDelivery):
 
     # main thread ------------------------------------------------------------------------
     def submit(
-        self, routes: list[RouteRuntime], record: dict, key: Any, version: Any = None
+        self, routes: list[RouteRuntime], record: dict[str, Any], key: Any, version: Any = None
     ) -> None:
         """Fan one record out to its stream's routes (`key`: the stream key values or None;
         `version`: the full-table version its RECORD message carries)."""
         with self._lock:
             self._submit(routes, record, key, version)
 
-    def _submit(self, routes: list[RouteRuntime], record: dict, key: Any, version: Any) -> None:
+    def _submit(
+        self, routes: list[RouteRuntime], record: dict[str, Any], key: Any, version: Any
+    ) -> None:
         if self.stopped is not None:
             raise self.stopped
         if key is None:
@@ -146,7 +148,7 @@ class Pipeline(LedgerDelivery, BatchDelivery):
     def _route_record(
         self,
         rt: RouteRuntime,
-        record: dict,
+        record: dict[str, Any],
         key: Any,
         slot: int,
         interval: Interval,
@@ -203,7 +205,7 @@ class Pipeline(LedgerDelivery, BatchDelivery):
         key: Any,
         item: Any,
         bkey: Any,
-        record: dict,
+        record: dict[str, Any],
         interval: Interval,
         mark: Any,
         counted: bool = False,

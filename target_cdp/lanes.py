@@ -32,7 +32,7 @@ class Buffer:
         self.bkey = bkey
         self.size = max(1, size)
         self.items: list[Any] = []
-        self.records: list[dict] = []
+        self.records: list[dict[str, Any]] = []
         self.intervals: list[Interval] = []
         self.keys: list[Any] = []  # stream keys, repeats allowed (see `RouteRuntime.owners`)
         self.marks: list[Any] = []  # with a ledger: a `Mark`, or the stream key (untracked)
@@ -127,11 +127,12 @@ class BatchDelivery:
     def _deliver(self, rt: RouteRuntime, buf: Buffer, lo: int, hi: int, report: _Report | None
                  ) -> None:  # fmt: skip
         items = buf.items[lo:hi] if lo or hi != len(buf.items) else buf.items
+        assert rt.send is not None  # set when the route is built
         try:
             rejections = rt.dest.deliver(rt.route, items, rt.send)
-        except Refused as refused:
+        except Refused as whole:
             if hi - lo == 1:
-                answer = refused.answer
+                answer = whole.answer
                 self._fail(rt, buf, [lo], answer.code, answer.message, "refused", report)
                 return
             mid = lo + (hi - lo) // 2
@@ -139,14 +140,14 @@ class BatchDelivery:
             self._deliver(rt, buf, mid, hi, report)
             return
         except RetriesExhausted as exc:
-            answer = exc.answer
-            code = answer.code if answer is not None and answer.code else "retries_exhausted"
+            last = exc.answer
+            code = last.code if last is not None and last.code else "retries_exhausted"
             self._fail(rt, buf, list(range(lo, hi)), code, exc.message, "pending", report)
             return
-        refused = set()
-        for index, answer in rejections:
+        refused: set[int] = set()
+        for index, rejected in rejections:
             refused.add(index)
-            self._fail(rt, buf, [lo + index], answer.code, answer.message, "refused", report)
+            self._fail(rt, buf, [lo + index], rejected.code, rejected.message, "refused", report)
         rt.stats.add(delivered=len(items) - len(refused))
         if report is not None:
             report.ok += [i for i in range(lo, hi) if i - lo not in refused]
@@ -160,7 +161,9 @@ class BatchDelivery:
             if kind == "pending":
                 rt.stats.add(pending=len(indices))
 
-    def reject(self, rt: RouteRuntime, records: list[dict], code: Any, message: str) -> None:
+    def reject(
+        self, rt: RouteRuntime, records: list[dict[str, Any]], code: Any, message: str
+    ) -> None:
         route = rt.route
         try:
             self.dead.write(route.stream, route.destination, route.type, records, code, message)
@@ -170,7 +173,9 @@ class BatchDelivery:
             raise stop from None
         rt.stats.add(rejected=len(records))
 
-    def _internal_error(self, rt: RouteRuntime, records: list[dict], exc: Exception) -> None:
+    def _internal_error(
+        self, rt: RouteRuntime, records: list[dict[str, Any]], exc: Exception
+    ) -> None:
         if not rt.failed_once:
             rt.failed_once = True
             self.logger.error("%s: unexpected error", rt.route.label, exc_info=exc)

@@ -33,11 +33,11 @@ class LedgerDelivery:
 
         def flush_all(self) -> None: ...
         def _slot(self, key: Any) -> int: ...
-        def _route_record(self, rt: RouteRuntime, record: dict, key: Any, slot: int,
+        def _route_record(self, rt: RouteRuntime, record: dict[str, Any], key: Any, slot: int,
                           interval: Interval, version: Any, clear: str | None = None
                           ) -> None: ...  # fmt: skip
         def _enqueue(self, rt: RouteRuntime, slot: int, key: Any, item: Any, bkey: Any,
-                     record: dict, interval: Interval, mark: Any, counted: bool = False
+                     record: dict[str, Any], interval: Interval, mark: Any, counted: bool = False
                      ) -> None: ...  # fmt: skip
 
     def retry_pending(self) -> int:
@@ -120,14 +120,14 @@ class LedgerDelivery:
                     marks.extend(_marks(buf, range(len(buf.items))))
                 open_.clear()
         for rt in self.routes:
-            marks = left.get(id(rt))
-            if rt.memory is None or not marks:
+            parked = left.get(id(rt))
+            if rt.memory is None or not parked:
                 continue
-            outcome = Outcome(failed=[(m, "pending", "stopped", reason) for m in marks])
+            outcome = Outcome(failed=[(m, "pending", "stopped", reason) for m in parked])
             try:
                 rt.memory.settle(outcome)
             except Exception as exc:  # the ledger itself is what failed
                 self.logger.error("%s: could not record %d pending records in the ledger: %s",
-                                  rt.route.label, len(marks), exc)  # fmt: skip
+                                  rt.route.label, len(parked), exc)  # fmt: skip
             else:
-                rt.stats.add(pending=len(marks))
+                rt.stats.add(pending=len(parked))

@@ -217,10 +217,12 @@ class Database:
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT (it knows ON CONFLICT)."""
         if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert(table)
+            from sqlalchemy.dialects import sqlite
+
+            return sqlite.insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
 
     def _upsert(
         self, table: sa.Table, index: list[str], row: Mapping[str, Any] | None = None, *,
@@ -308,7 +310,7 @@ def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     cursor = conn.connection.cursor()
     try:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 

@@ -12,7 +12,9 @@ class Mark:
     __slots__ = ("bkey", "clear", "delete_values", "hash", "interval", "item", "key", "kind",
                  "record", "slot", "text", "version")  # fmt: skip
 
-    def __init__(self, key: Any, text: str | None, item: Any, record: dict, kind: str) -> None:
+    def __init__(
+        self, key: Any, text: str | None, item: Any, record: dict[str, Any], kind: str
+    ) -> None:
         self.key = key
         self.text = text  # the key as ledger text (None: a keyless stream)
         self.item = item

@@ -60,7 +60,7 @@ class RouteMemory:
         self._lock = threading.Lock()
 
     # main thread ---------------------------------------------------------------------
-    def mark(self, key: Any, item: Any, record: dict, version: Any) -> Mark:
+    def mark(self, key: Any, item: Any, record: dict[str, Any], version: Any) -> Mark:
         """A tracked route's prepared record, fingerprinted."""
         dest, route = self.dest, self.route
         kind = "tombstone" if dest.is_delete(route, item) else "upsert"
