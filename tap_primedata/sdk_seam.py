@@ -17,6 +17,8 @@ so an SDK release that moves one fails that test by name:
 - `Stream.log` and the SDK's text "Pagination stopped after": that line per lookup is DEBUG;
 - `PluginBase._validate_config` (override) and `PluginBase._config`: settings validation
   that never echoes a secret;
+- `Tap.sync_all` (override of a method the SDK marks `@final`): checks before the run and
+  one clear line when it stops, around the SDK's own run;
 - `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`.
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol, cast
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import encoder as sdk_record_encoder
@@ -37,6 +39,16 @@ from typing_extensions import override
 __all__ = ["SeamStream", "SeamTap", "sdk_record_encoder"]
 
 PAGINATION_STOPPED = "Pagination stopped after"  # the SDK's line when a lookup is read
+
+Record = dict[str, Any]
+
+
+class RecordWriter(Protocol):
+    """The tap's message writer (`writer.py`): writes one RECORD without a message object."""
+
+    def write_record(
+        self, stream: str, record: Record, time_extracted: datetime, version: Any = None
+    ) -> None: ...
 
 
 def _is_identity(stream_map: StreamMap) -> bool:
@@ -50,11 +62,11 @@ class SeamStream(RESTStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._prune: bool | None = None
-        self._emitters: list[tuple[str, Callable[[dict], dict | None] | None]] | None = None
+        self._emitters: list[tuple[str, Callable[[Record], Record | None] | None]] | None = None
 
     @property
-    def tap(self) -> Any:
-        """The tap running this stream (its session, run window and counters)."""
+    def tap(self) -> Tap:
+        """The tap running this stream."""
         return self._tap
 
     def write_state(self, key: str, value: Any) -> None:
@@ -76,7 +88,7 @@ class SeamStream(RESTStream):
         super().log(message, *args, level=level, **kwargs)
 
     @override
-    def _write_record_message(self, record: dict) -> None:
+    def _write_record_message(self, record: Record) -> None:
         """The SDK's RECORD path minus the per-record work our records never need.
 
         The streams build each record with exactly the schema's keys and JSON types, so
@@ -93,7 +105,8 @@ class SeamStream(RESTStream):
                 (m.stream_alias, None if _is_identity(m) else m.transform) for m in self.stream_maps
             ]
         extracted = datetime.now(timezone.utc)
-        write = self._tap.message_writer.write_record
+        # the SDK types `message_writer` as its base class; the tap's is a `RecordWriter`
+        write = cast(RecordWriter, self._tap.message_writer).write_record
         for alias, transform in self._emitters:
             mapped = record if transform is None else transform(record)
             if mapped is not None:
@@ -101,18 +114,28 @@ class SeamStream(RESTStream):
         self.state_manager.is_flushed = False
 
     @override
-    def _process_record(self, record: dict, *args: Any, **kwargs: Any) -> None:
+    def _process_record(self, record: Record, *args: Any, **kwargs: Any) -> None:
         """Per record the SDK only feeds child streams, which these streams do not have."""
         if self.child_streams:
             super()._process_record(record, *args, **kwargs)
 
     @override
-    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
+    def _increment_stream_state(self, latest_record: Record, *, context: Any = None) -> None:
         """Bookmarks are the tap's own (per lookup), not the SDK's per record."""
 
 
 class SeamTap(Tap):
-    """A `Tap` whose settings validation goes through `validate_settings`."""
+    """A `Tap` whose settings validation goes through `validate_settings` and whose run goes
+    through `run_sync`."""
+
+    @override  # type: ignore[misc]  # `sync_all` is final in the SDK, which has no run hook
+    def sync_all(self) -> None:
+        """The SDK's whole run, inside `run_sync`."""
+        self.run_sync(super().sync_all)
+
+    def run_sync(self, sync: Callable[[], None]) -> None:
+        """Run `sync` (the SDK's `sync_all`) with what must come before and after it."""
+        sync()
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

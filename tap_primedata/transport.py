@@ -79,7 +79,7 @@ def payload(response: requests.Response) -> Any:
             raise ValueError(f"response is not JSON: {exc}") from None
         except RecursionError:
             raise ValueError("response is not JSON: nested too deeply") from None
-        response._primedata_json = cached  # type: ignore[attr-defined]
+        response._primedata_json = cached  # type: ignore[attr-defined]  # parsed once, kept on it
     return cached
 
 
@@ -94,7 +94,7 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         self._seen: set[str] = set()
 
     @staticmethod
-    def _cursor(response: requests.Response) -> dict:
+    def _cursor(response: requests.Response) -> dict[str, Any]:
         body = payload(response)
         cursor = body.get("cursor") if isinstance(body, dict) else None
         return cursor if isinstance(cursor, dict) else {}
@@ -117,7 +117,7 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         return self.has_more(response)
 
 
-class LookupContext(dict):
+class LookupContext(dict[str, Any]):
     """The SDK context of one lookup's requests.
 
     As a dict it holds only the lookup's stable id (the SDK logs contexts in its metrics,
