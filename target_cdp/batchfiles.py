@@ -30,7 +30,7 @@ def consume_batch(
     message: dict[str, t.Any],
     line: int,
     sink: CDPSink,
-    on_record: Callable[[dict], None],
+    on_record: Callable[[dict[str, t.Any]], None],
 ) -> int:
     """Read every file of one BATCH message with `sink` and call `on_record` per record."""
     manifest = message.get("manifest")
@@ -44,7 +44,7 @@ def consume_batch(
         raise InvalidInputLine(msg) from None
     count = 0
 
-    def feed(records: list[dict]) -> None:
+    def feed(records: list[dict[str, t.Any]]) -> None:
         nonlocal count
         try:
             for record in records:
@@ -68,7 +68,9 @@ def consume_batch(
 _READ_ERRORS = (OSError, ValueError, EOFError, NotImplementedError, ImportError)
 
 
-def _read(sink: CDPSink, encoding: t.Any, path: str, feed: Callable[[list], None]) -> None:
+def _read(
+    sink: CDPSink, encoding: t.Any, path: str, feed: Callable[[list[dict[str, t.Any]]], None]
+) -> None:
     """Read one file; a JSONL file said to be uncompressed is retried as gzip when that fails.
 
     The SDK's JSONL batcher writes gzip whatever `compression` its `batch_config` names (so

@@ -22,7 +22,7 @@ class LineReader(GenericSingerReader[str]):
         super().__init__()
         self.line_number = 0
 
-    def deserialize_json(self, line: str | bytes) -> dict:  # type: ignore[override]
+    def deserialize_json(self, line: str | bytes) -> dict[str, t.Any]:
         try:
             message = _decode(line)
         except msgspec.DecodeError as exc:
@@ -39,7 +39,7 @@ class LineReader(GenericSingerReader[str]):
     def process_lines(
         self,
         file_input: t.IO[str] | None,
-        callbacks: dict[str, t.Callable[[dict], None]],
+        callbacks: dict[str, t.Callable[[dict[str, t.Any]], None]],
     ) -> t.Counter[str]:
         stats: dict[str, int] = defaultdict(int)
         source: t.Iterable[str | bytes] = file_input or self.default_input

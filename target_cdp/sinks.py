@@ -48,12 +48,13 @@ class CDPSink(Sink):
     """Fans each record of one stream out to the stream's routes (delivery batches by route)."""
 
     MAX_SIZE_DEFAULT = 1 << 62  # batching happens per route in `delivery`, never here
+    _on_batch_records: t.Callable[[list[dict[str, t.Any]]], None] | None = None
 
     def __init__(
         self,
         target: TargetCDP,
         stream_name: str,
-        schema: dict,
+        schema: dict[str, t.Any],
         key_properties: t.Sequence[str] | None,
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
@@ -67,7 +68,7 @@ class CDPSink(Sink):
             return None
         return FastValidator(self.schema)
 
-    def accept(self, record: dict, message: dict, line: int) -> None:
+    def accept(self, record: dict[str, t.Any], message: dict[str, t.Any], line: int) -> None:
         """Validate one (already mapped) record and submit it to every route."""
         keys = self._key_properties
         for name in keys:
@@ -103,7 +104,7 @@ class CDPSink(Sink):
         self.cdp.pipeline.submit(self.routes, record, key, message.get("version"))
 
     def _reject_invalid(
-        self, record: dict, key: t.Any, line: int, message: str, version: t.Any = None
+        self, record: dict[str, t.Any], key: t.Any, line: int, message: str, version: t.Any = None
     ) -> None:
         """Dead-letter a record failing its schema on every route of the stream."""
         self.invalid += 1
@@ -121,11 +122,14 @@ class CDPSink(Sink):
             if rt.memory is not None:  # still at the source: delete_missing keeps its key
                 rt.memory.saw(key, version)
 
-    def process_record(self, record: dict, context: dict) -> None:
+    def process_record(self, record: dict[str, t.Any], context: dict[str, t.Any]) -> None:
         """Unused: `TargetCDP` calls `accept` directly."""
 
     def read_batch_files(
-        self, encoding: t.Any, files: t.Sequence[str], on_records: t.Callable[[list], None]
+        self,
+        encoding: t.Any,
+        files: t.Sequence[str],
+        on_records: t.Callable[[list[dict[str, t.Any]]], None],
     ) -> None:
         """Read BATCH files with the SDK (`process_batch_files`); records go to `on_records`."""
         self._on_batch_records = on_records
@@ -134,7 +138,7 @@ class CDPSink(Sink):
         finally:
             self._on_batch_records = None
 
-    def process_batch(self, context: dict) -> None:
+    def process_batch(self, context: dict[str, t.Any]) -> None:
         """Records of a BATCH file go to `read_batch_files`'s callback; nothing else to drain
         (records are delivered by the route lanes)."""
         on_records = getattr(self, "_on_batch_records", None)

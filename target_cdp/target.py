@@ -212,7 +212,7 @@ class TargetCDP(Target):
         )
         self.pipeline.stop(StopDelivery(REDACTOR(text.splitlines()[0] if text else "ledger_uri")))
 
-    def listen(self, file_input: t.IO[str] | None = None) -> None:
+    def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[misc]  # final in the SDK
         """Open the ledger and resend what earlier runs left pending, then read the input."""
         if self.memory is not None and not self.memory.started:
             self.memory.start()
@@ -232,7 +232,7 @@ class TargetCDP(Target):
     def line_number(self) -> int:
         return getattr(self.message_reader, "line_number", 0)
 
-    def _process_schema_message(self, message_dict: dict) -> None:
+    def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
         super()._process_schema_message(message_dict)
         for stream_map in self.mapper.stream_maps[message_dict["stream"]]:
             alias = stream_map.stream_alias
@@ -249,7 +249,7 @@ class TargetCDP(Target):
                 "Stream '%s' has no route in `mappings`: its records are ignored", alias
             )
 
-    def _process_record_message(self, message_dict: dict) -> None:
+    def _process_record_message(self, message_dict: dict[str, Any]) -> None:
         if "stream" not in message_dict or "record" not in message_dict:
             self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream = message_dict["stream"]
@@ -274,7 +274,7 @@ class TargetCDP(Target):
             if version is not None:
                 self._versions[alias].add(version)
 
-    def _process_state_message(self, message_dict: dict) -> None:
+    def _process_state_message(self, message_dict: dict[str, Any]) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
         value = message_dict["value"]
         if not isinstance(value, dict):
@@ -286,7 +286,7 @@ class TargetCDP(Target):
         self.tracker.checkpoint(value)
         self.pipeline.on_state()
 
-    def _process_activate_version_message(self, message_dict: dict) -> None:
+    def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
         """A full-table version is complete when its ACTIVATE_VERSION follows its records (or
         a first one announcing it): then `delete_missing` routes delete what it lacks."""
         self._assert_line_requires(message_dict, requires={"stream", "version"})
@@ -304,10 +304,10 @@ class TargetCDP(Target):
                 if rt.memory is not None and rt.memory.delete_missing:
                     self.pipeline.delete_missing(rt, version)
 
-    def _process_batch_message(self, message_dict: dict) -> None:
+    def _process_batch_message(self, message_dict: dict[str, Any]) -> None:
         """A BATCH message: its files (read by the SDK) are processed as RECORD messages."""
         line = self.line_number
-        stream = message_dict.get("stream")
+        stream = str(message_dict.get("stream"))
         if self.mapper.stream_maps.get(stream) is None:
             msg = f"line {line}: a BATCH for stream '{stream}' came before its SCHEMA"
             raise RecordsWithoutSchemaException(msg)
@@ -317,7 +317,7 @@ class TargetCDP(Target):
         if sink is None:  # every map of the stream drops it
             return
 
-        def on_record(record: dict) -> None:
+        def on_record(record: dict[str, Any]) -> None:
             self._process_record_message({"type": "RECORD", "stream": stream, "record": record})
 
         consume_batch(message_dict, line, t.cast(CDPSink, sink), on_record)
@@ -391,7 +391,7 @@ class TargetCDP(Target):
         self.process_endofpipe()
 
     @classmethod
-    def invoke(  # type: ignore[override]
+    def invoke(  # type: ignore[override]  # the options the CLI passes, keyword-only
         cls,
         *,
         about: bool = False,
