@@ -17,7 +17,8 @@ so an SDK release that moves one fails that test by name:
 - `Stream.log` and the SDK's text "Pagination stopped after": that line per lookup is DEBUG;
 - `PluginBase._validate_config` (override) and `PluginBase._config`: settings validation
   that never echoes a secret;
-- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`.
+- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`;
+- `mapper.SameRecordTransform` (via `cdp_common.stream_maps`): the map that changes nothing.
 """
 
 from __future__ import annotations
@@ -30,18 +31,14 @@ from typing import Any
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import encoder as sdk_record_encoder
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
+
+from cdp_common.stream_maps import passes_unchanged
 
 __all__ = ["SeamStream", "SeamTap", "sdk_record_encoder"]
 
 PAGINATION_STOPPED = "Pagination stopped after"  # the SDK's line when a lookup is read
-
-
-def _is_identity(stream_map: StreamMap) -> bool:
-    """The default map when no stream map is configured: records pass unchanged."""
-    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
 
 
 class SeamStream(RESTStream):
@@ -90,7 +87,8 @@ class SeamStream(RESTStream):
             pop_deselected_record_properties(record, self.schema, self.mask)
         if self._emitters is None:
             self._emitters = [
-                (m.stream_alias, None if _is_identity(m) else m.transform) for m in self.stream_maps
+                (m.stream_alias, None if passes_unchanged(m) else m.transform)
+                for m in self.stream_maps
             ]
         extracted = datetime.now(timezone.utc)
         write = self._tap.message_writer.write_record
