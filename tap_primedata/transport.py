@@ -95,7 +95,7 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         self._seen: set[str] = set()
 
     @staticmethod
-    def _cursor(response: requests.Response) -> dict:
+    def _cursor(response: requests.Response) -> dict[str, Any]:
         body = response_json(response)
         cursor = body.get("cursor") if isinstance(body, dict) else None
         return cursor if isinstance(cursor, dict) else {}
@@ -118,7 +118,7 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         return self.has_more(response)
 
 
-class LookupContext(dict):
+class LookupContext(dict[str, Any]):
     """The SDK context of one lookup's requests.
 
     As a dict it holds only the lookup's stable id (the SDK logs contexts in its metrics,

@@ -24,7 +24,7 @@ class LineReader(GenericSingerReader[str]):
         self.line_number = 0
 
     @override
-    def deserialize_json(self, line: str | bytes) -> dict[str, t.Any]:  # type: ignore[override]
+    def deserialize_json(self, line: str | bytes) -> dict[str, t.Any]:
         try:
             message = _decode(line)
         except msgspec.DecodeError as exc:

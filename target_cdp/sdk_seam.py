@@ -98,8 +98,8 @@ class SeamTarget(Target):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         return self.validate_settings(self._config, raise_errors=raise_errors)
 
-    @override
-    def listen(self, file_input: IO[str] | None = None) -> None:  # type: ignore[misc]
+    @override  # type: ignore[misc]  # `listen` is final in the SDK
+    def listen(self, file_input: IO[str] | None = None) -> None:
         self.before_input()
         super().listen(file_input)
 
