@@ -85,8 +85,7 @@ class PrimeDataStream(SeamStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # one timer line per request is 100k+ lines on a big run: opt-in
-        self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
+        self.log_request_metrics(bool(self.config.get("log_request_metrics", False)))
         self._request_counter: RunRequestCounter | None = None
         self._marks: Any = None
         self._tally: Tally | None = None

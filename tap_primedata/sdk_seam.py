@@ -15,6 +15,7 @@ so an SDK release that moves one fails that test by name:
 - `Stream._write_state_message`, `Stream.state_manager.is_flushed`: STATE when the tap decides;
 - `Stream._tap`, `Stream._stream_version`: the tap object and the stream's version;
 - `Stream.log` and the SDK's text "Pagination stopped after": that line per lookup is DEBUG;
+- `RESTStream._LOG_REQUEST_METRICS`: the SDK's timer line per request, off unless asked for;
 - `PluginBase._validate_config` (override) and `PluginBase._config`: settings validation
   that never echoes a secret;
 - `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`;
@@ -53,6 +54,10 @@ class SeamStream(RESTStream):
     def tap(self) -> Any:
         """The tap running this stream (its session, run window and counters)."""
         return self._tap
+
+    def log_request_metrics(self, enabled: bool) -> None:
+        """Whether the SDK logs one timer line per request (off: 100k lookups, 100k lines)."""
+        self._LOG_REQUEST_METRICS = enabled
 
     def write_state(self, key: str, value: Any) -> None:
         """Set `key` in this stream's state and emit STATE now."""

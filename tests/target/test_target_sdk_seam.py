@@ -5,14 +5,13 @@ a message type, holding STATE back forever or validating nothing."""
 
 from __future__ import annotations
 
-import ast
 import inspect
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sdk_private import private_names, sdk_uses
 from singer_sdk import Target
 from singer_sdk.helpers import _batch
 from singer_sdk.io_base import SingerReader
@@ -93,45 +92,7 @@ def test_the_plugin_extends_the_seam_only() -> None:
         assert not private, f"{cls.__name__} overrides private SDK members {private}"
 
 
-def _private_names(classes: tuple[type, ...]) -> set[str]:
-    """Private members of the SDK classes the target extends, and the `self._x` they set."""
-    names = set()
-    for cls in {c for base in classes for c in base.__mro__ if c.__module__.startswith("singer")}:
-        names |= {n for n in vars(cls) if n.startswith("_") and not n.startswith("__")}
-        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(cls)))):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "self"
-                and node.attr.startswith("_")
-                and not node.attr.startswith("__")
-            ):
-                names.add(node.attr)
-    return names - {"_abc_impl"}
-
-
-SDK_PRIVATE = _private_names((Target, Sink, GenericSingerReader))
-INTERNAL_MODULES = {
-    "singer_sdk.sinks.core",
-    "singer_sdk.singerlib.encoding.base",
-    "singer_sdk.mapper",
-}
-
-
-def _sdk_uses(path: Path) -> list[str]:
-    """Private SDK names a module imports or reaches (`singer_sdk.x._y`, `obj._sdk_member`)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("singer_sdk"):
-            module = node.module or ""
-            if module in INTERNAL_MODULES or any(p.startswith("_") for p in module.split(".")):
-                found.append(module)
-            found += [a.name for a in node.names if a.name.startswith("_")]
-        if isinstance(node, ast.Attribute) and node.attr in SDK_PRIVATE:
-            found.append(node.attr)
-        if isinstance(node, ast.FunctionDef) and node.name in SDK_PRIVATE:
-            found.append(f"def {node.name}")
-    return found
+SDK_PRIVATE = private_names((Target, Sink, GenericSingerReader))
 
 
 def test_only_the_seam_reaches_private_sdk_members() -> None:
@@ -139,7 +100,7 @@ def test_only_the_seam_reaches_private_sdk_members() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "sdk_seam.py":
             continue
-        uses = _sdk_uses(path)
+        uses = sdk_uses(path, SDK_PRIVATE)
         if uses:
             offenders[str(path.relative_to(PACKAGE))] = uses
     assert offenders == {}
