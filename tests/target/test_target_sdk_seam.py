@@ -23,6 +23,7 @@ from singer_sdk.sinks import core as sinks_core
 from target_cdp.sdk_seam import SeamSink, SeamTarget
 
 PACKAGE = Path(__file__).resolve().parents[2] / "target_cdp"
+SDK_PRIVATE = private_names((Target, Sink, GenericSingerReader))
 
 
 def params(function: Callable[..., Any]) -> list[str]:
@@ -87,12 +88,10 @@ def test_the_plugin_extends_the_seam_only() -> None:
     from target_cdp.target import TargetCDP
 
     assert issubclass(TargetCDP, SeamTarget) and issubclass(CDPSink, SeamSink)
-    for cls in TargetCDP.__mro__[: TargetCDP.__mro__.index(SeamTarget)]:
-        private = {n for n in vars(cls) if n in SDK_PRIVATE}
-        assert not private, f"{cls.__name__} overrides private SDK members {private}"
-
-
-SDK_PRIVATE = private_names((Target, Sink, GenericSingerReader))
+    for plugin, seam in ((TargetCDP, SeamTarget), (CDPSink, SeamSink)):
+        for cls in plugin.__mro__[: plugin.__mro__.index(seam)]:
+            private = {n for n in vars(cls) if n in SDK_PRIVATE}
+            assert not private, f"{cls.__name__} overrides private SDK members {private}"
 
 
 def test_only_the_seam_reaches_private_sdk_members() -> None:
