@@ -38,6 +38,7 @@ class FastValidator(BaseJSONSchemaValidator):
             msg = f"invalid JSON schema: {exc}"
             raise InvalidJSONSchema(msg) from None
 
+    @override
     def validate(self, record: dict[str, t.Any]) -> None:
         try:
             self._check(record)

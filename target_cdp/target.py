@@ -192,6 +192,7 @@ class TargetCDP(MessageHandling):
         self.process_endofpipe()
 
     @classmethod
+    @override
     def invoke(  # type: ignore[override]
         cls,
         *,
