@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import backoff
 import msgspec
@@ -23,7 +23,6 @@ import requests
 from singer_sdk import metrics
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from typing_extensions import override
 
 from tap_primedata import timestamps as ts
 from tap_primedata.auth import primedata_authenticator
@@ -43,17 +42,27 @@ from tap_primedata.transport import (
     Tally,
     WrongURL,
     describe_failure,
-    payload,
+    response_json,
     retry_after,
 )
 
 if TYPE_CHECKING:
     from backoff.types import Details
 
-    from tap_primedata.tap import TapPrimeData
-
 logger = logging.getLogger("tap-primedata")
 _JSON = msgspec.json.Encoder(decimal_format="number")
+
+
+class RunningTap(Protocol):
+    """What a stream reads from the tap running it (`TapPrimeData`)."""
+
+    server_faults: int  # lookups skipped because PrimeData misbehaved on them
+
+    @property
+    def session(self) -> requests.Session: ...
+
+    @property
+    def window(self) -> tuple[str | None, str]: ...
 
 
 class Checkpoints:
@@ -81,15 +90,14 @@ class Checkpoints:
             self.pending = 0
 
 
-class PrimeDataStream(SeamStream):
+class PrimeDataStream(SeamStream[RunningTap]):
     """Base stream: POST searches against `api_url`, one lookup at a time, many in parallel."""
 
     http_method = "POST"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # one timer line per request is 100k+ lines on a big run: opt-in
-        self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
+        self.log_request_metrics(bool(self.config.get("log_request_metrics", False)))
         self._request_counter: RunRequestCounter | None = None
         self._marks: Any = None  # each stream's own kind, read by its `load_marks`
         self._tally = Tally()  # the running stream's counters (`run_lookups`)
@@ -97,12 +105,6 @@ class PrimeDataStream(SeamStream):
     def load_marks(self) -> Any:
         """This run's bookmarks of the stream, read from its state once."""
         raise NotImplementedError
-
-    @property
-    @override
-    def tap(self) -> TapPrimeData:
-        """The tap running this stream (its session, run window and counters)."""
-        return cast("TapPrimeData", super().tap)  # the SDK types it as any `Tap`
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Emit STATE now, with `state` as this stream's bookmarks."""
@@ -191,7 +193,7 @@ class PrimeDataStream(SeamStream):
             )
         if status < HTTPStatus.BAD_REQUEST:
             try:
-                payload(response)
+                response_json(response)
             except ValueError as exc:  # a proxy's error page, a truncated answer: may pass
                 raise RetriableAPIError(f"HTTP {status} {exc} ({self.path})", response) from None
             return
@@ -254,7 +256,7 @@ class PrimeDataStream(SeamStream):
         )  # fmt: skip
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        data = payload(response).get("data")
+        data = response_json(response).get("data")
         if isinstance(data, list):
             yield from data
         elif isinstance(data, dict):
@@ -278,7 +280,7 @@ class PrimeDataStream(SeamStream):
         total, approximate = source.count()
 
         def counts() -> dict[str, int]:
-            return {**tally.counts, "requests": counter.value}
+            return {**tally.snapshot(), "requests": counter.total}
 
         progress = StreamProgress(
             self.name,
@@ -295,7 +297,7 @@ class PrimeDataStream(SeamStream):
             counter.close()
             raise
         progress.finish()
-        counter.close()  # (resets its value: last)
+        counter.close()  # (restarts its value: last)
 
     def _run(
         self,

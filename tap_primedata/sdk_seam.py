@@ -15,11 +15,13 @@ so an SDK release that moves one fails that test by name:
 - `Stream._write_state_message`, `Stream.state_manager.is_flushed`: STATE when the tap decides;
 - `Stream._tap`, `Stream._stream_version`: the tap object and the stream's version;
 - `Stream.log` and the SDK's text "Pagination stopped after": that line per lookup is DEBUG;
+- `RESTStream._LOG_REQUEST_METRICS`: the SDK's timer line per request, off unless asked for;
 - `PluginBase._validate_config` (override) and `PluginBase._config`: settings validation
   that never echoes a secret;
 - `Tap.sync_all` (override of a method the SDK marks `@final`): checks before the run and
   one clear line when it stops, around the SDK's own run;
-- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`.
+- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`;
+- `mapper.SameRecordTransform` (via `cdp_common.stream_maps`): the map that changes nothing.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import encoder as sdk_record_encoder
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
+
+from cdp_common.stream_maps import passes_unchanged
 
 __all__ = ["SeamStream", "SeamTap", "sdk_record_encoder"]
 
@@ -51,12 +54,10 @@ class RecordWriter(Protocol):
     ) -> None: ...
 
 
-def _is_identity(stream_map: StreamMap) -> bool:
-    """The default map when no stream map is configured: records pass unchanged."""
-    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
+TapT = TypeVar("TapT")  # what a stream reads from the tap running it
 
 
-class SeamStream(RESTStream):
+class SeamStream(RESTStream, Generic[TapT]):
     """A `RESTStream` whose private SDK members are reached only through this class."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -65,9 +66,13 @@ class SeamStream(RESTStream):
         self._emitters: list[tuple[str, Callable[[Record], Record | None] | None]] | None = None
 
     @property
-    def tap(self) -> Tap:
-        """The tap running this stream."""
-        return self._tap
+    def tap(self) -> TapT:
+        """The tap running this stream, as the stream declares it (the SDK's is any `Tap`)."""
+        return cast(TapT, self._tap)
+
+    def log_request_metrics(self, enabled: bool) -> None:
+        """Whether the SDK logs one timer line per request (off: 100k lookups, 100k lines)."""
+        self._LOG_REQUEST_METRICS = enabled
 
     def write_state(self, key: str, value: Any) -> None:
         """Set `key` in this stream's state and emit STATE now."""
@@ -102,7 +107,8 @@ class SeamStream(RESTStream):
             pop_deselected_record_properties(record, self.schema, self.mask)
         if self._emitters is None:
             self._emitters = [
-                (m.stream_alias, None if _is_identity(m) else m.transform) for m in self.stream_maps
+                (m.stream_alias, None if passes_unchanged(m) else m.transform)
+                for m in self.stream_maps
             ]
         extracted = datetime.now(timezone.utc)
         # the SDK types `message_writer` as its base class; the tap's is a `RecordWriter`

@@ -7,8 +7,9 @@ import typing as t
 from collections import Counter, defaultdict
 
 import msgspec
-from singer_sdk.singerlib.encoding.base import GenericSingerReader
+from singer_sdk.singerlib.encoding import GenericSingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
+from typing_extensions import override
 
 _decode = msgspec.json.Decoder().decode  # floats stay floats: records are plain JSON values
 
@@ -22,6 +23,7 @@ class LineReader(GenericSingerReader[str]):
         super().__init__()
         self.line_number = 0
 
+    @override
     def deserialize_json(self, line: str | bytes) -> dict[str, t.Any]:
         try:
             message = _decode(line)
@@ -36,6 +38,7 @@ class LineReader(GenericSingerReader[str]):
             raise InvalidInputLine(msg)
         return message
 
+    @override
     def process_lines(
         self,
         file_input: t.IO[str] | None,
