@@ -23,7 +23,7 @@ from benchmarks.harness import (
     target_cfg,
 )
 from benchmarks.measure import Run, python_cmd, run_pipeline, sandbox
-from cdp_sandbox import demo
+from cdp_demo import configs as demo
 from cdp_sandbox.config import Credentials
 
 DEMO_EVENTS = 20  # events a profile in scenario 12

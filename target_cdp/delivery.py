@@ -22,57 +22,32 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from target_cdp.deadletter import DeadLetters
-from target_cdp.lanes import BatchDelivery, Buffer, Lane
+from target_cdp.lanes import BatchDelivery, Buffer, Lane, RouteRuntime
 from target_cdp.ledger.digest import key_text
-from target_cdp.ledger.memory import Mark, RouteMemory
+from target_cdp.ledger.memory import Mark
 from target_cdp.ledger.store import LedgerError
 from target_cdp.ledger_delivery import LedgerDelivery
-from target_cdp.routes import Route
 from target_cdp.sender import (
     Aborted,
     CredentialsRefused,
     RetriesExhausted,
-    Sender,
     StopDelivery,
 )
 from target_cdp.state import Interval, StateTracker
-from target_cdp.summary import RouteStats
-from target_cdp.vendors.base import ConfigError, Destination, RecordError, Send
+from target_cdp.vendors.base import ConfigError, RecordError
 
 __all__ = [
     "Aborted",
     "CredentialsRefused",
+    "Lane",
     "Pipeline",
     "RetriesExhausted",
     "RouteRuntime",
     "StopDelivery",
 ]
-
-
-@dataclass
-class RouteRuntime:
-    """A route with its destination, sender, counters and open buffers (one dict per lane)."""
-
-    route: Route
-    dest: Destination
-    sender: Sender
-    lanes: list[Lane]
-    stats: RouteStats
-    buffers: list[dict[Any, Buffer]] = field(default_factory=list)
-    owners: list[dict[Any, Buffer]] = field(default_factory=list)  # per lane: key -> open batch
-    send: Send | None = None
-    failed_once: bool = False
-    memory: RouteMemory | None = None
-
-    def __post_init__(self) -> None:
-        self.buffers = [{} for _ in self.lanes]
-        self.owners = [{} for _ in self.lanes]
-        self.send = partial(self.sender.send, stats=self.stats, route=self.route.label)
 
 
 class Pipeline(LedgerDelivery, BatchDelivery):

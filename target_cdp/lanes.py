@@ -1,24 +1,26 @@
-"""Lanes: one thread per lane delivering its batches in order, and the delivery of one batch
-(refused batches split in halves down to the record refused, dead letters, the outcome the
-ledger records before the batch's records count as done)."""
+"""Lanes: a route at run time with its lanes and open batches, one thread per lane delivering
+its batches in order, and the delivery of one batch (refused batches split in halves down to
+the record refused, dead letters, the outcome the ledger records before the batch's records
+count as done)."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from target_cdp.deadletter import DeadLetters, DeadLetterUnwritable
 from target_cdp.ledger.digest import key_text
-from target_cdp.ledger.memory import Mark, Outcome
+from target_cdp.ledger.memory import Mark, Outcome, RouteMemory
 from target_cdp.ledger.store import LedgerError
-from target_cdp.sender import RetriesExhausted, StopDelivery
+from target_cdp.routes import Route
+from target_cdp.sender import RetriesExhausted, Sender, StopDelivery
 from target_cdp.state import Interval, StateTracker
-from target_cdp.vendors.base import Refused
-
-if TYPE_CHECKING:
-    from target_cdp.delivery import Pipeline, RouteRuntime
+from target_cdp.summary import RouteStats
+from target_cdp.vendors.base import Destination, Refused, Send
 
 _QUEUE_BATCHES = 4  # batches waiting per lane before the reader blocks (backpressure)
 
@@ -42,7 +44,7 @@ class Buffer:
 class Lane(threading.Thread):
     """One worker delivering its queued batches strictly one after another."""
 
-    def __init__(self, pipeline: Pipeline, name: str) -> None:
+    def __init__(self, pipeline: BatchDelivery, name: str) -> None:
         super().__init__(name=name, daemon=True)
         self.pipeline = pipeline
         self.queue: queue.Queue[tuple[RouteRuntime, Buffer] | None] = queue.Queue(_QUEUE_BATCHES)
@@ -74,6 +76,27 @@ class Lane(threading.Thread):
                 if job is not None:
                     job[0].stats.add(in_flight=-1)
                 self.queue.task_done()
+
+
+@dataclass
+class RouteRuntime:
+    """A route with its destination, sender, counters and open buffers (one dict per lane)."""
+
+    route: Route
+    dest: Destination
+    sender: Sender
+    lanes: list[Lane]
+    stats: RouteStats
+    buffers: list[dict[Any, Buffer]] = field(default_factory=list)
+    owners: list[dict[Any, Buffer]] = field(default_factory=list)  # per lane: key -> open batch
+    send: Send = field(init=False)  # set below: the sender bound to this route
+    failed_once: bool = False
+    memory: RouteMemory | None = None
+
+    def __post_init__(self) -> None:
+        self.buffers = [{} for _ in self.lanes]
+        self.owners = [{} for _ in self.lanes]
+        self.send = partial(self.sender.send, stats=self.stats, route=self.route.label)
 
 
 class BatchDelivery:
@@ -127,7 +150,6 @@ class BatchDelivery:
     def _deliver(self, rt: RouteRuntime, buf: Buffer, lo: int, hi: int, report: _Report | None
                  ) -> None:  # fmt: skip
         items = buf.items[lo:hi] if lo or hi != len(buf.items) else buf.items
-        assert rt.send is not None  # set when the route is built
         try:
             rejections = rt.dest.deliver(rt.route, items, rt.send)
         except Refused as whole:

@@ -8,13 +8,10 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from target_cdp.lanes import Buffer, Lane, _marks
+from target_cdp.lanes import Buffer, Lane, RouteRuntime, _marks
 from target_cdp.ledger.memory import Mark, Outcome
 from target_cdp.sender import StopDelivery
 from target_cdp.state import Interval, StateTracker
-
-if TYPE_CHECKING:
-    from target_cdp.delivery import RouteRuntime
 
 
 class LedgerDelivery:

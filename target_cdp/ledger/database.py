@@ -48,7 +48,7 @@ def _one_line(method: _F) -> _F:
                 f"{SETTING}: the ledger at {shown(self.url)} failed: {_reason(exc)}"
             ) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # `wraps` keeps the signature of `method`
 
 
 def utc_now() -> datetime.datetime:

@@ -141,7 +141,7 @@ class Dmartech(Destination):
             raise RecordError("missing_event_name", f"{name_field}: no event name")
         id_field = route.event_id_property or "event_id"
         time_field = route.create_time_property or "create_time"
-        drop = (id_field, time_field, "event_id", "create_time")  # the last two are set below
+        drop: tuple[str, ...] = (id_field, time_field, "event_id", "create_time")  # set below
         drop += () if route.event_name else (name_field,)
         props = convert.payload(values, drop=drop)
         props["event_id"] = _event_id(convert.pick(values, record, id_field), id_field)
@@ -168,7 +168,8 @@ class Dmartech(Destination):
 
     # the ledger: deletions ------------------------------------------------------------
     def is_delete(self, route: Route, item: Any) -> bool:
-        return item.type == "user_delete"
+        kind: str = item.type
+        return kind == "user_delete"
 
     def can_delete_missing(self, route: Route) -> bool:
         return route.type == "user"
