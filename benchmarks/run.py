@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         "turns): the table gives the median with min-max, never the best; the README's "
         "figures use 3",
     )
-    p.add_argument("--profile", action="store_true", help="pyinstrument the tap and target")
+    p.add_argument(
+        "--profile", action="store_true", help="cProfile the tap and target; py-spy the target"
+    )
     p.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     return p
 
