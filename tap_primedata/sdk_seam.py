@@ -30,18 +30,14 @@ from typing import Any
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import encoder as sdk_record_encoder
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
+
+from cdp_common.stream_maps import is_identity_map
 
 __all__ = ["SeamStream", "SeamTap", "sdk_record_encoder"]
 
 PAGINATION_STOPPED = "Pagination stopped after"  # the SDK's line when a lookup is read
-
-
-def _is_identity(stream_map: StreamMap) -> bool:
-    """The default map when no stream map is configured: records pass unchanged."""
-    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
 
 
 class SeamStream(RESTStream):
@@ -90,7 +86,8 @@ class SeamStream(RESTStream):
             pop_deselected_record_properties(record, self.schema, self.mask)
         if self._emitters is None:
             self._emitters = [
-                (m.stream_alias, None if _is_identity(m) else m.transform) for m in self.stream_maps
+                (m.stream_alias, None if is_identity_map(m) else m.transform)
+                for m in self.stream_maps
             ]
         extracted = datetime.now(timezone.utc)
         write = self._tap.message_writer.write_record

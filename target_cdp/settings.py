@@ -40,12 +40,6 @@ _ROUTE = th.ObjectType(
         th.ObjectType(additional_properties=th.StringType),
         description='{"<destination field>": "<source property or dotted path>"}',
     ),
-    th.Property("event_name", th.StringType),
-    th.Property("event_name_property", th.StringType),
-    th.Property("event_id_property", th.StringType),
-    th.Property("create_time_property", th.StringType),
-    th.Property("time_property", th.StringType),
-    th.Property("identity_property", th.StringType),
     th.Property(
         "diff",
         th.BooleanType,
@@ -59,7 +53,7 @@ _ROUTE = th.ObjectType(
         description="Dmartech user routes: when a full-table version completes "
         "(ACTIVATE_VERSION), delete keys delivered earlier and absent from it (default false)",
     ),
-    additional_properties=True,
+    additional_properties=True,  # the destination's route options: `target-cdp --about`
 )
 
 _PER_DESTINATION = th.PropertiesList(
@@ -76,7 +70,12 @@ _PER_DESTINATION = th.PropertiesList(
 )
 
 GENERIC = th.PropertiesList(
-    th.Property("mappings", th.ArrayType(_ROUTE), description="Routes: stream -> destination"),
+    th.Property(
+        "mappings",
+        th.ArrayType(_ROUTE),
+        description="Routes: stream -> destination; each destination's route types and their "
+        "options are listed by target-cdp --about",
+    ),
     th.Property(
         "unmapped_streams",
         th.StringType(allowed_values=["ignore", "fail"]),

@@ -61,6 +61,8 @@ class CDPSink(Sink):
         self.routes: list[RouteRuntime] = target.routes_for(stream_name)
         self.invalid = 0
         self._with_sdc = self.include_sdc_metadata_properties  # read once, not per record
+        # Singer metadata a route's destination reads (`Destination.record_metadata`)
+        self._kept = tuple(sorted({n for rt in self.routes for n in rt.dest.record_metadata}))
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         if not self.validate_schema:
@@ -84,11 +86,12 @@ class CDPSink(Sink):
             key: t.Any = record[keys[0]]
         else:
             key = tuple(record[k] for k in keys) if keys else None
-        deleted = None
+        kept: t.Any = ()
         if self._with_sdc:
             self._add_sdc_metadata_to_record(record, message, {})
         else:
-            deleted = record.pop("_sdc_deleted_at", None)
+            if self._kept:
+                kept = [(name, record.pop(name, None)) for name in self._kept]
             if not _SDC_SET.isdisjoint(record):
                 for name in SDC_FIELDS:
                     record.pop(name, None)
@@ -98,8 +101,9 @@ class CDPSink(Sink):
             except InvalidRecord as exc:
                 self._reject_invalid(record, key, line, exc.error_message, message.get("version"))
                 return
-        if deleted is not None:
-            record["_sdc_deleted_at"] = deleted
+        for name, value in kept:
+            if value is not None:
+                record[name] = value
         self.cdp.pipeline.submit(self.routes, record, key, message.get("version"))
 
     def _reject_invalid(

@@ -14,9 +14,11 @@ and a full-table version completed by ACTIVATE_VERSION deletes what it no longer
 
 from __future__ import annotations
 
+import io
 import sys
 import typing as t
 from collections import defaultdict
+from contextlib import redirect_stdout
 from typing import Any
 from urllib.parse import quote
 
@@ -27,10 +29,11 @@ from singer_sdk.exceptions import (
     MissingKeyPropertiesError,
     RecordsWithoutSchemaException,
 )
-from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from cdp_common.config_errors import exit_on_config_error, validate_config
+from cdp_common.stream_maps import is_identity_map
+from target_cdp.about import with_routes
 from target_cdp.batchfiles import consume_batch
 from target_cdp.deadletter import DeadLetters
 from target_cdp.delivery import Lane, Pipeline, RouteRuntime, StopDelivery
@@ -46,6 +49,7 @@ from target_cdp.settings import build_config_schema, secret_values, setting, thr
 from target_cdp.sinks import CDPSink
 from target_cdp.state import StateTracker
 from target_cdp.summary import RouteStats, summary_line, write_json
+from target_cdp.vendors import DestinationLoadError, load_destinations
 from target_cdp.vendors.base import ConfigError, Destination
 
 INPUT_ERRORS = (
@@ -58,11 +62,11 @@ INPUT_ERRORS = (
 
 
 def _load_destinations() -> dict[str, type[Destination]]:
+    """Every installed destination; a broken one stops the program with one line naming it."""
     try:
-        from target_cdp.vendors import DESTINATIONS
-    except ImportError:
-        return {}
-    return dict(DESTINATIONS)
+        return load_destinations()
+    except DestinationLoadError as exc:
+        raise SystemExit(f"target-cdp: {exc}") from None
 
 
 class UnmappedStream(Exception):
@@ -71,11 +75,6 @@ class UnmappedStream(Exception):
 
 class Terminated(Exception):
     """SIGTERM/SIGINT: stop reading, deliver what was read, emit its state."""
-
-
-def _is_identity(stream_map: StreamMap) -> bool:
-    """The default map when no stream map is configured: records pass unchanged."""
-    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
 
 
 class TargetCDP(Target):
@@ -259,7 +258,7 @@ class TargetCDP(Target):
             raise RecordsWithoutSchemaException(msg)
         for stream_map in maps:
             raw = message_dict["record"] if len(maps) == 1 else dict(message_dict["record"])
-            record = raw if _is_identity(stream_map) else stream_map.transform(raw)
+            record = raw if is_identity_map(stream_map) else stream_map.transform(raw)
             if record is None:
                 continue
             alias = stream_map.stream_alias
@@ -389,6 +388,14 @@ class TargetCDP(Target):
         self.input_error = text.splitlines()[0] if text else text
         self.logger.error("Input error: %s", self.input_error)
         self.process_endofpipe()
+
+    @classmethod
+    def print_about(cls, output_format: str | None = None) -> None:
+        """The SDK's `--about`, plus each destination's route types and their options."""
+        buffer = io.StringIO()
+        with redirect_stdout(buffer):
+            super().print_about(output_format)
+        print(with_routes(buffer.getvalue(), output_format, cls.destinations))
 
     @classmethod
     def invoke(  # type: ignore[override]

@@ -23,35 +23,30 @@ With a delivery ledger (all optional, defaults below):
 
 from __future__ import annotations
 
-import enum
+import functools
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+import fastjsonschema
 from singer_sdk import typing as th
 
+from target_cdp.answers import Answer, Outcome, ResultCodes
+from target_cdp.convert import RecordError
 from target_cdp.routes import COMMON_KEYS, Route
 
-
-class Outcome(enum.Enum):
-    """What an answer means for the records it carried."""
-
-    OK = "ok"  # delivered
-    RETRY = "retry"  # transient: back off and send the same call again
-    REJECTED = "rejected"  # refused for its data: split the batch, dead-letter the culprit
-    CREDENTIALS = "credentials"  # auth/permission: stop the run at once
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A classified response. `setting` names what to check when `outcome` is CREDENTIALS."""
-
-    outcome: Outcome
-    code: str = ""
-    message: str = ""
-    retry_after: float | None = None
-    setting: str | None = None
-    data: Any = None  # the parsed body, for vendors that need it (euids)
+__all__ = [
+    "Answer",
+    "Call",
+    "ConfigError",
+    "Destination",
+    "IdMemory",
+    "Outcome",
+    "RecordError",
+    "Refused",
+    "Rejections",
+    "Send",
+]
 
 
 @dataclass
@@ -65,15 +60,6 @@ class Call:
     label: str = ""  # e.g. "event_batch", for logs and dry-run output
     sensitive_headers: frozenset[str] = frozenset()  # values redacted in any output
     dry_run_reply: Any = None  # what `send` returns as `Answer.data` in dry-run mode
-
-
-class RecordError(Exception):
-    """A record that can never be valid for its route; its message names the field."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class ConfigError(Exception):
@@ -105,41 +91,68 @@ class IdMemory(Protocol):
     def forget(self, namespace: str, values: list[str]) -> None: ...
 
 
+RouteOptions = Mapping[str, th.PropertiesList]
+"""Route type -> the options its routes take besides `routes.COMMON_KEYS` (a JSON schema)."""
+
+
 class Destination:
     """Base class of a vendor module's destination. Subclasses set the class attributes."""
 
     name: ClassVar[str]  # the settings key and route `destination` value: "dmartech"
-    route_types: ClassVar[frozenset[str]]
+    route_options: ClassVar[RouteOptions]  # its route types, each with its options
+    route_types: ClassVar[frozenset[str]]  # set from `route_options`
+    result_codes: ClassVar[ResultCodes]  # what its answers mean (`classify`)
     secret_settings: ClassVar[frozenset[str]] = frozenset()  # setting names holding secrets
-    route_options: ClassVar[frozenset[str]] = frozenset()  # route keys beyond `COMMON_KEYS`
+    required_settings: ClassVar[tuple[str, ...]] = ()  # setting names that must have a value
     # this vendor's settings object (secret=True on secrets)
     settings_schema: ClassVar[th.ObjectType]
+    # Singer metadata (`_sdc_*`) that `prepare` reads from records; the rest is stripped
+    record_metadata: ClassVar[frozenset[str]] = frozenset()
     # route types whose records are diffed against the ledger unless the route sets `diff`
     diff_route_types: ClassVar[frozenset[str]] = frozenset({"user", "customer", "user_delete"})
     ids: IdMemory | None = None  # set by the target when a ledger is on
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "route_options" in cls.__dict__:
+            cls.route_types = frozenset(cls.route_options)
+
     def __init__(self, settings: Mapping[str, Any]) -> None:
         """Keep the vendor's settings object; raise ConfigError naming a missing setting."""
         self.settings = dict(settings)
+        for key in self.required_settings:
+            if self.settings.get(key) in (None, ""):
+                raise ConfigError(f"{self.name}.{key} is required")
 
     def secrets(self) -> list[str]:
         """Secret values (and values derived from them) to redact from every output."""
         return [str(self.settings[k]) for k in self.secret_settings if self.settings.get(k)]
 
     def check_route(self, route: Route) -> None:
-        """Raise ConfigError when a route of this destination cannot work."""
-        if route.type not in self.route_types:
+        """Raise ConfigError when a route of this destination cannot work: a type it does not
+        have, an option its type does not take, or an option of the wrong kind."""
+        if route.type not in self.route_options:
             raise ConfigError(
                 f"mappings: route for stream '{route.stream}' has type '{route.type}'; "
-                f"{self.name} supports {sorted(self.route_types)}"
+                f"{self.name} supports {sorted(self.route_options)}"
             )
-        allowed = COMMON_KEYS | self.route_options
-        unknown = sorted(route.given - allowed)
+        schema = self.route_options[route.type].to_dict()
+        allowed = COMMON_KEYS | set(schema["properties"])
+        unknown = sorted(set(route.options) - allowed)
         if unknown:
             raise ConfigError(
                 f"mappings: route '{route.label}' has an unknown key '{unknown[0]}' "
-                f"({self.name} routes take: {', '.join(sorted(allowed))})"
+                f"({self.name} {route.type} routes take: {', '.join(sorted(allowed))})"
             )
+        try:
+            _validator(type(self), route.type)(dict(route.options))
+        except fastjsonschema.JsonSchemaValueException as exc:
+            where = exc.message.removeprefix("data.")
+            raise ConfigError(f"mappings: route '{route.label}': {where}") from None
+
+    def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
+        """Turn an HTTP answer (body parsed as JSON when it is JSON) into an `Answer`."""
+        return self.result_codes.classify(status, body, headers)
 
     def prepare(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> Any:
         """Convert one record into the vendor's item; `values` has `fields` applied."""
@@ -160,10 +173,6 @@ class Destination:
     def sign(self, call: Call) -> dict[str, str]:
         """Headers to add for one attempt (default: none)."""
         return {}
-
-    def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
-        """Turn an HTTP answer (body parsed as JSON when it is JSON) into an `Answer`."""
-        raise NotImplementedError
 
     # the ledger -----------------------------------------------------------------------
     def is_delete(self, route: Route, item: Any) -> bool:
@@ -188,3 +197,16 @@ class Destination:
         if answer.outcome is Outcome.REJECTED:
             raise Refused(answer)
         return []
+
+
+def require_one_of(route: Route, *names: str) -> None:
+    """ConfigError unless the route sets one of these options."""
+    if not any(route.options.get(name) for name in names):
+        raise ConfigError(f"mappings: route '{route.label}' needs {' or '.join(names)}")
+
+
+@functools.cache
+def _validator(cls: type[Destination], route_type: str) -> Callable[[Any], Any]:
+    """The compiled check of one route type's options (once per class and type)."""
+    schema = {k: v for k, v in cls.route_options[route_type].to_dict().items() if k != "$schema"}
+    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
