@@ -29,10 +29,6 @@ class Outcome(enum.Enum):
     WRONG_URL = "wrong_url"  # no such endpoint (404/405, a redirect): stop the run at once
 
 
-STOPS = frozenset({Outcome.CREDENTIALS, Outcome.WRONG_URL})
-"""Outcomes that stop the run: a setting is wrong, no record can get through."""
-
-
 @dataclass(frozen=True)
 class Answer:
     """A classified response. `setting` names what to check when `outcome` stops the run."""

@@ -3,12 +3,21 @@
 A destination turns records into calls and answers into outcomes; it never sends, retries,
 batches, splits, dead-letters or counts: the generic delivery code does that for every vendor.
 
+It declares (class attributes):
+    name                                        settings key and route `destination`
+    settings_schema, required_settings, secret_settings
+    route_options                               route type -> JSON schema of its options,
+                                                checked by `check_route`, read from `route.options`
+    result_codes                                what its answers mean (`answers.ResultCodes`)
+    record_metadata                             Singer `_sdc_*` fields `prepare` reads
+
+and implements:
     prepare(route, values, record) -> item      convert + check one record (RecordError if hopeless)
     batch_key(route, item) -> key               items with equal keys may share a request
     batch_size(route, key) -> int               the most items one request may carry
     build(route, items) -> Call                 one request for a batch (body serialized once)
     sign(call) -> headers                       per-attempt headers (fresh timestamp, signature)
-    classify(status, body, headers) -> Answer   success / retry / rejected / credentials
+    classify(status, body, headers) -> Answer   default: `result_codes.classify`
     deliver(route, items, send) -> rejections   default: one call per batch; override for
                                                 multi-step vendors (EngageLab's euid lookup)
 
@@ -19,6 +28,8 @@ With a delivery ledger (all optional, defaults below):
     delete_values(route, item) -> dict | None   what a later delete of this key needs
     delete_item(route, values) -> item          a delete built from those values
     ids: IdMemory | None                        remembered identifiers (EngageLab's euids)
+
+A vendor module names its class in `DESTINATION` (see `target_cdp.vendors`).
 """
 
 from __future__ import annotations
@@ -147,8 +158,8 @@ class Destination:
         try:
             _validator(type(self), route.type)(dict(route.options))
         except fastjsonschema.JsonSchemaValueException as exc:
-            where = exc.message.removeprefix("data.")
-            raise ConfigError(f"mappings: route '{route.label}': {where}") from None
+            text = exc.message.replace("data.", "option ", 1).replace("data ", "options ", 1)
+            raise ConfigError(f"mappings: route '{route.label}': {text}") from None
 
     def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
         """Turn an HTTP answer (body parsed as JSON when it is JSON) into an `Answer`."""

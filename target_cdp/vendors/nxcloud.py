@@ -40,7 +40,6 @@ TEXT_LIMITS: dict[str, int | None] = {
     "time_zone": None,
     "source": None,
 }
-OTHER_FIELDS = frozenset({"birthday", "gender", "tagStr", "customize_field"})
 GENDERS = {"1": 1, "0": 0, "male": 1, "female": 0, "m": 1, "f": 0}
 SIGN_SETTING = "nxcloud.access_key, nxcloud.access_secret"
 PERMISSION_SETTING = "nxcloud.tenant_id, nxcloud.app_key, nxcloud.access_key"
