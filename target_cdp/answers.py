@@ -102,7 +102,7 @@ class ResultCodes:
         answer = transient(status, headers)
         if answer is not None:
             return answer
-        code = body.get(self.code_field) if isinstance(body, dict) else None
+        code: Any = body.get(self.code_field) if isinstance(body, dict) else None
         if code is None or isinstance(code, bool):
             return self.by_status(status)
         if not isinstance(code, int | float | str):  # a list or object: no code we know

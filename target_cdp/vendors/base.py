@@ -34,7 +34,6 @@ A vendor module names its class in `DESTINATION` (see `target_cdp.vendors`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -216,8 +215,15 @@ def require_one_of(route: Route, *names: str) -> None:
         raise ConfigError(f"mappings: route '{route.label}' needs {' or '.join(names)}")
 
 
-@functools.cache
+_VALIDATORS: dict[tuple[type[Destination], str], Callable[[Any], Any]] = {}
+
+
 def _validator(cls: type[Destination], route_type: str) -> Callable[[Any], Any]:
     """The compiled check of one route type's options (once per class and type)."""
-    schema = {k: v for k, v in cls.route_options[route_type].to_dict().items() if k != "$schema"}
-    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    check = _VALIDATORS.get((cls, route_type))
+    if check is None:
+        schema = cls.route_options[route_type].to_dict()
+        schema.pop("$schema", None)  # fastjsonschema reads draft 7 and older
+        check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+        _VALIDATORS[(cls, route_type)] = check
+    return check

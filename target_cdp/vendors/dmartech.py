@@ -165,7 +165,7 @@ class Dmartech(Destination):
         name, name_field = convert.event_name(options, values, record)
         id_field = options.get("event_id_property") or "event_id"
         time_field = options.get("create_time_property") or "create_time"
-        drop = (id_field, time_field, "event_id", "create_time")  # the last two are set below
+        drop: tuple[str, ...] = (id_field, time_field, "event_id", "create_time")  # set below
         drop += () if name_field is None else (name_field,)
         props = convert.payload(values, drop=drop, datetimes=DATETIME)
         props["event_id"] = _event_id(convert.pick(values, record, id_field), id_field)
@@ -188,7 +188,7 @@ class Dmartech(Destination):
 
     # the ledger: deletions ------------------------------------------------------------
     def is_delete(self, route: Route, item: Any) -> bool:
-        return item.type == "user_delete"
+        return bool(item.type == "user_delete")
 
     def can_delete_missing(self, route: Route) -> bool:
         return route.type == "user"

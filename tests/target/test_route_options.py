@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 from core_fake import record, run, schema
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from target_cdp.routes import Route
+from target_cdp.routes import COMMON_KEYS, Route
 from target_cdp.target import TargetCDP
 from target_cdp.vendors import load_destinations
 from target_cdp.vendors.base import ConfigError, Destination
@@ -56,6 +58,23 @@ def test_a_key_its_route_type_does_not_take_is_refused_naming_route_and_key(entr
     message = str(err.value)
     assert f"route '{route.label}' has an unknown key '{key}'" in message
     assert "\n" not in message
+
+
+ROUTE_TYPES = sorted(
+    (name, kind) for name in SETTINGS for kind in load_destinations()[name].route_types
+)
+
+
+@given(st.sampled_from(ROUTE_TYPES), st.text(min_size=1, max_size=40))
+def test_any_key_a_route_type_does_not_declare_is_refused(route_type, key):
+    name, kind = route_type
+    declared = load_destinations()[name].route_options[kind].to_dict()["properties"]
+    assume(key not in COMMON_KEYS and key not in declared)
+    entry = {"stream": "s", "destination": name, "type": kind, key: "x"}
+    if kind == "event":
+        entry.setdefault("event_name", "visit")
+    with pytest.raises(ConfigError, match="has an unknown key"):
+        destination(name).check_route(Route.from_config(entry))
 
 
 def test_an_option_of_the_wrong_kind_is_refused_naming_it():
