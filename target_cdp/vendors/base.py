@@ -128,8 +128,12 @@ class Destination:
             cls.route_types = frozenset(cls.route_options)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        """Keep the vendor's settings object; raise ConfigError naming a missing setting."""
+        """Keep the vendor's settings object, with the defaults of `settings_schema` filled
+        in; raise ConfigError naming a missing required setting."""
         self.settings = dict(settings)
+        for key, prop in self.settings_schema.to_dict().get("properties", {}).items():
+            if self.settings.get(key) in (None, "") and prop.get("default") is not None:
+                self.settings[key] = prop["default"]
         for key in self.required_settings:
             if self.settings.get(key) in (None, ""):
                 raise ConfigError(f"{self.name}.{key} is required")

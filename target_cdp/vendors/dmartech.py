@@ -130,10 +130,9 @@ class Dmartech(Destination):
             str(self.settings.get("batch_url") or self.settings["api_url"]), secret
         )
         self.primary_keys = tuple(self.settings.get("primary_keys") or ())
-        self.size = int(self.settings.get("batch_size") or DEFAULT_BATCH_SIZE)
+        self.size = int(self.settings["batch_size"])
         if self.size < 1:
             raise ConfigError("dmartech.batch_size must be at least 1")
-        self.settings.setdefault("requests_per_second", DEFAULT_REQUESTS_PER_SECOND)
 
     def secrets(self) -> list[str]:
         """The secret, also as it appears URL-encoded in the query string."""

@@ -177,14 +177,14 @@ class EngageLab(Destination):
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
-        self.base_url = str(self.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        self.identity_name = str(self.settings.get("identity_name") or "user_id")
+        self.base_url = str(self.settings["base_url"]).rstrip("/")
+        self.identity_name = str(self.settings["identity_name"])
         if self.identity_name not in IDENTITY_NAMES:
             raise ConfigError(f"engagelab.identity_name must be one of {', '.join(IDENTITY_NAMES)}")
-        self.size = int(self.settings.get("batch_size") or DEFAULT_BATCH_SIZE)
+        self.size = int(self.settings["batch_size"])
         if self.size < 1:
             raise ConfigError("engagelab.batch_size must be at least 1")
-        self.contact_keys = tuple(self.settings.get("contact_keys") or CONTACT_KEYS)
+        self.contact_keys = tuple(self.settings["contact_keys"])
         pair = f"{self.settings['api_key']}:{self.settings['api_secret']}"
         self.token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
 

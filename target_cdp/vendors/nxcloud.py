@@ -101,21 +101,21 @@ class NXCloud(Destination):
             self.tenant_id = int(self.settings["tenant_id"])
         except (TypeError, ValueError) as exc:
             raise ConfigError("nxcloud.tenant_id must be an integer") from exc
-        self.merge_type = self._choice("merge_type", 1, (0, 1, 2))
-        self.api_version = self._choice("api_version", 1, (1, 2))
-        self.size = self._choice("batch_size", MAX_BATCH, range(1, MAX_BATCH + 1))
-        self.extra = str(self.settings.get("extra_fields") or "customize_field")
+        self.merge_type = self._choice("merge_type", (0, 1, 2))
+        self.api_version = self._choice("api_version", (1, 2))
+        self.size = self._choice("batch_size", range(1, MAX_BATCH + 1))
+        self.extra = str(self.settings["extra_fields"])
         if self.extra not in ("customize_field", "drop"):
             raise ConfigError("nxcloud.extra_fields must be customize_field or drop")
-        base = str(self.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        path = str(self.settings.get("path") or DEFAULT_PATH)
+        base = str(self.settings["base_url"]).rstrip("/")
+        path = str(self.settings["path"])
         self.url = base + (path if path.startswith("/") else f"/{path}")
         self.required = ("full_name",) if self.api_version == 2 else ("first_name", "last_name")
 
-    def _choice(self, key: str, default: int, allowed: Any) -> int:
+    def _choice(self, key: str, allowed: Any) -> int:
         value = self.settings.get(key)
         try:
-            number = default if value is None else int(value)
+            number = int(value)
         except (TypeError, ValueError):
             number = -1
         if number not in allowed:

@@ -143,3 +143,11 @@ def test_values_and_answers_import_no_destination():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_destination_reads_its_defaults_from_its_settings_schema():
+    for name, cls in load_destinations().items():
+        dest = cls(SETTINGS[name])
+        for key, prop in cls.settings_schema.to_dict()["properties"].items():
+            if prop.get("default") is not None:
+                assert dest.settings[key] == prop["default"], f"{name}.{key}"
