@@ -110,7 +110,6 @@ class Destination:
 
     name: ClassVar[str]  # the settings key and route `destination` value: "dmartech"
     route_options: ClassVar[RouteOptions]  # its route types, each with its options
-    route_types: ClassVar[frozenset[str]]  # set from `route_options`
     result_codes: ClassVar[ResultCodes]  # what its answers mean (`classify`)
     secret_settings: ClassVar[frozenset[str]] = frozenset()  # setting names holding secrets
     required_settings: ClassVar[tuple[str, ...]] = ()  # setting names that must have a value
@@ -121,11 +120,6 @@ class Destination:
     # route types whose records are diffed against the ledger unless the route sets `diff`
     diff_route_types: ClassVar[frozenset[str]] = frozenset({"user", "customer", "user_delete"})
     ids: IdMemory | None = None  # set by the target when a ledger is on
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "route_options" in cls.__dict__:
-            cls.route_types = frozenset(cls.route_options)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         """Keep the vendor's settings object, with the defaults of `settings_schema` filled

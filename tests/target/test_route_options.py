@@ -61,7 +61,7 @@ def test_a_key_its_route_type_does_not_take_is_refused_naming_route_and_key(entr
 
 
 ROUTE_TYPES = sorted(
-    (name, kind) for name in SETTINGS for kind in load_destinations()[name].route_types
+    (name, kind) for name in SETTINGS for kind in load_destinations()[name].route_options
 )
 
 
