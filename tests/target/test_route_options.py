@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from core_fake import record, run, schema
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from target_cdp.routes import COMMON_KEYS, Route
@@ -29,8 +29,11 @@ SETTINGS = {
 }
 
 
+DESTINATIONS = load_destinations()
+
+
 def destination(name: str) -> Destination:
-    return load_destinations()[name](SETTINGS[name])
+    return DESTINATIONS[name](SETTINGS[name])
 
 
 def test_keys_beyond_the_common_ones_are_the_destination_options():
@@ -60,15 +63,14 @@ def test_a_key_its_route_type_does_not_take_is_refused_naming_route_and_key(entr
     assert "\n" not in message
 
 
-ROUTE_TYPES = sorted(
-    (name, kind) for name in SETTINGS for kind in load_destinations()[name].route_options
-)
+ROUTE_TYPES = sorted((name, kind) for name in SETTINGS for kind in DESTINATIONS[name].route_options)
 
 
+@settings(deadline=None)
 @given(st.sampled_from(ROUTE_TYPES), st.text(min_size=1, max_size=40))
 def test_any_key_a_route_type_does_not_declare_is_refused(route_type, key):
     name, kind = route_type
-    declared = load_destinations()[name].route_options[kind].to_dict()["properties"]
+    declared = DESTINATIONS[name].route_options[kind].to_dict()["properties"]
     assume(key not in COMMON_KEYS and key not in declared)
     entry = {"stream": "s", "destination": name, "type": kind, key: "x"}
     if kind == "event":
