@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import backoff
 import msgspec
@@ -42,7 +42,7 @@ from tap_primedata.transport import (
     Tally,
     WrongURL,
     describe_failure,
-    payload,
+    response_json,
     retry_after,
 )
 
@@ -85,8 +85,7 @@ class PrimeDataStream(SeamStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # one timer line per request is 100k+ lines on a big run: opt-in
-        self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
+        self.log_request_metrics(bool(self.config.get("log_request_metrics", False)))
         self._request_counter: RunRequestCounter | None = None
         self._marks: Any = None
         self._tally: Tally | None = None
@@ -182,7 +181,7 @@ class PrimeDataStream(SeamStream):
             )
         if status < HTTPStatus.BAD_REQUEST:
             try:
-                payload(response)
+                response_json(response)
             except ValueError as exc:  # a proxy's error page, a truncated answer: may pass
                 raise RetriableAPIError(f"HTTP {status} {exc} ({self.path})", response) from None
             return
@@ -246,7 +245,7 @@ class PrimeDataStream(SeamStream):
         )  # fmt: skip
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        data = payload(response).get("data")
+        data = response_json(response).get("data")
         if isinstance(data, list):
             yield from data
         elif isinstance(data, dict):
@@ -266,11 +265,11 @@ class PrimeDataStream(SeamStream):
         """Yield the items of `fetch(job)` for every job, lookups skipped and counted, with
         a progress line every `progress_seconds` and the stream's figures at its end."""
         self._tally = tally
-        counter = self.get_http_request_counter()
+        counter = cast(RunRequestCounter, self.get_http_request_counter())
         total, approximate = source.count()
 
         def counts() -> dict[str, int]:
-            return {**tally.counts, "requests": counter.value}
+            return {**tally.snapshot(), "requests": counter.total}
 
         progress = StreamProgress(
             self.name,
@@ -284,10 +283,10 @@ class PrimeDataStream(SeamStream):
             yield from self._run(jobs, fetch, tally)
         except BaseException:
             progress.stop()
-            counter.close()  # type: ignore[attr-defined]
+            counter.close()
             raise
         progress.finish()
-        counter.close()  # type: ignore[attr-defined]  # (resets its value: last)
+        counter.close()  # (restarts its value: last)
 
     def _run(
         self,

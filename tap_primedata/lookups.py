@@ -111,10 +111,6 @@ class LookupSource:
             return exact + lines, False
         return exact + round(lines / self.shard_count), True
 
-    def in_shard(self, lookup: Lookup) -> bool:
-        """Whether `lookup` belongs to this run's shard."""
-        return lookup.id % self.shard_count == self.shard_index
-
     def _from_config(self) -> Iterator[Lookup]:
         for profile_id in self.profile_ids:
             yield Lookup(profile_id)

@@ -15,9 +15,11 @@ so an SDK release that moves one fails that test by name:
 - `Stream._write_state_message`, `Stream.state_manager.is_flushed`: STATE when the tap decides;
 - `Stream._tap`, `Stream._stream_version`: the tap object and the stream's version;
 - `Stream.log` and the SDK's text "Pagination stopped after": that line per lookup is DEBUG;
+- `RESTStream._LOG_REQUEST_METRICS`: the SDK's timer line per request, off unless asked for;
 - `PluginBase._validate_config` (override) and `PluginBase._config`: settings validation
   that never echoes a secret;
-- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`.
+- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`;
+- `mapper.SameRecordTransform` (via `cdp_common.stream_maps`): the map that changes nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
-from cdp_common.stream_maps import is_identity_map
+from cdp_common.stream_maps import passes_unchanged
 
 __all__ = ["SeamStream", "SeamTap", "sdk_record_encoder"]
 
@@ -52,6 +54,10 @@ class SeamStream(RESTStream):
     def tap(self) -> Any:
         """The tap running this stream (its session, run window and counters)."""
         return self._tap
+
+    def log_request_metrics(self, enabled: bool) -> None:
+        """Whether the SDK logs one timer line per request (off: 100k lookups, 100k lines)."""
+        self._LOG_REQUEST_METRICS = enabled
 
     def write_state(self, key: str, value: Any) -> None:
         """Set `key` in this stream's state and emit STATE now."""
@@ -86,7 +92,7 @@ class SeamStream(RESTStream):
             pop_deselected_record_properties(record, self.schema, self.mask)
         if self._emitters is None:
             self._emitters = [
-                (m.stream_alias, None if is_identity_map(m) else m.transform)
+                (m.stream_alias, None if passes_unchanged(m) else m.transform)
                 for m in self.stream_maps
             ]
         extracted = datetime.now(timezone.utc)

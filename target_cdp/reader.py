@@ -7,8 +7,9 @@ import typing as t
 from collections import Counter, defaultdict
 
 import msgspec
-from singer_sdk.singerlib.encoding.base import GenericSingerReader
+from singer_sdk.singerlib.encoding import GenericSingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
+from typing_extensions import override
 
 _decode = msgspec.json.Decoder().decode  # floats stay floats: records are plain JSON values
 
@@ -22,7 +23,8 @@ class LineReader(GenericSingerReader[str]):
         super().__init__()
         self.line_number = 0
 
-    def deserialize_json(self, line: str | bytes) -> dict:  # type: ignore[override]
+    @override
+    def deserialize_json(self, line: str | bytes) -> dict[str, t.Any]:
         try:
             message = _decode(line)
         except msgspec.DecodeError as exc:
@@ -36,10 +38,11 @@ class LineReader(GenericSingerReader[str]):
             raise InvalidInputLine(msg)
         return message
 
+    @override
     def process_lines(
         self,
         file_input: t.IO[str] | None,
-        callbacks: dict[str, t.Callable[[dict], None]],
+        callbacks: dict[str, t.Callable[[dict[str, t.Any]], None]],
     ) -> t.Counter[str]:
         stats: dict[str, int] = defaultdict(int)
         source: t.Iterable[str | bytes] = file_input or self.default_input

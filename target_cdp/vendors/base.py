@@ -153,7 +153,7 @@ class Destination:
                 f"({self.name} {route.type} routes take: {', '.join(sorted(allowed))})"
             )
         try:
-            _validator(type(self), route.type)(dict(route.options))
+            _option_check(type(self), route.type)(dict(route.options))
         except fastjsonschema.JsonSchemaValueException as exc:
             text = exc.message.replace("data.", "option ", 1).replace("data ", "options ", 1)
             raise ConfigError(f"mappings: route '{route.label}': {text}") from None
@@ -213,15 +213,15 @@ def require_one_of(route: Route, *names: str) -> None:
         raise ConfigError(f"mappings: route '{route.label}' needs {' or '.join(names)}")
 
 
-_VALIDATORS: dict[tuple[type[Destination], str], Callable[[Any], Any]] = {}
+_OPTION_CHECKS: dict[tuple[type[Destination], str], Callable[[Any], Any]] = {}
 
 
-def _validator(cls: type[Destination], route_type: str) -> Callable[[Any], Any]:
+def _option_check(cls: type[Destination], route_type: str) -> Callable[[Any], Any]:
     """The compiled check of one route type's options (once per class and type)."""
-    check = _VALIDATORS.get((cls, route_type))
+    check = _OPTION_CHECKS.get((cls, route_type))
     if check is None:
         schema = cls.route_options[route_type].to_dict()
         schema.pop("$schema", None)  # fastjsonschema reads draft 7 and older
         check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
-        _VALIDATORS[(cls, route_type)] = check
+        _OPTION_CHECKS[(cls, route_type)] = check
     return check
