@@ -113,7 +113,7 @@ class NXCloud(Destination):
         self.required = ("full_name",) if self.api_version == 2 else ("first_name", "last_name")
 
     def _choice(self, key: str, allowed: Any) -> int:
-        value = self.settings.get(key)
+        value: Any = self.settings.get(key)
         try:
             number = int(value)
         except (TypeError, ValueError):
