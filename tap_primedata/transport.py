@@ -80,7 +80,7 @@ def response_json(response: requests.Response) -> Any:
             raise ValueError(f"response is not JSON: {exc}") from None
         except RecursionError:
             raise ValueError("response is not JSON: nested too deeply") from None
-        response._primedata_json = cached  # type: ignore[attr-defined]
+        response._primedata_json = cached  # type: ignore[attr-defined]  # parsed once, kept on it
     return cached
 
 

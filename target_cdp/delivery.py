@@ -63,7 +63,7 @@ class Buffer:
         self.bkey = bkey
         self.size = max(1, size)
         self.items: list[Any] = []
-        self.records: list[dict] = []
+        self.records: list[dict[str, Any]] = []
         self.intervals: list[Interval] = []
         self.keys: set[Any] = set()
         self.marks: list[Any] = []  # with a ledger: a `Mark`, or the stream key (untracked)
@@ -79,7 +79,7 @@ class RouteRuntime:
     lanes: list[Lane]
     stats: RouteStats
     buffers: list[dict[Any, Buffer]] = field(default_factory=list)
-    send: Send | None = None
+    send: Send = field(init=False)  # set below: the sender bound to this route
     failed_once: bool = False
     memory: RouteMemory | None = None
 
@@ -162,14 +162,16 @@ class Pipeline:
 
     # main thread ------------------------------------------------------------------------
     def submit(
-        self, routes: list[RouteRuntime], record: dict, key: Any, version: Any = None
+        self, routes: list[RouteRuntime], record: dict[str, Any], key: Any, version: Any = None
     ) -> None:
         """Fan one record out to its stream's routes (`key`: the stream key values or None;
         `version`: the full-table version its RECORD message carries)."""
         with self._lock:
             self._submit(routes, record, key, version)
 
-    def _submit(self, routes: list[RouteRuntime], record: dict, key: Any, version: Any) -> None:
+    def _submit(
+        self, routes: list[RouteRuntime], record: dict[str, Any], key: Any, version: Any
+    ) -> None:
         if self.stopped is not None:
             raise self.stopped
         if key is not None:
@@ -194,7 +196,7 @@ class Pipeline:
     def _route_record(
         self,
         rt: RouteRuntime,
-        record: dict,
+        record: dict[str, Any],
         key: Any,
         slot: int,
         interval: Interval,
@@ -252,7 +254,7 @@ class Pipeline:
         key: Any,
         item: Any,
         bkey: Any,
-        record: dict,
+        record: dict[str, Any],
         interval: Interval,
         mark: Any,
         counted: bool = False,
@@ -430,7 +432,7 @@ class Pipeline:
                     marks.extend(_marks(buf, range(len(buf.items))))
                 open_.clear()
         for rt in self.routes:
-            marks = left.get(id(rt))
+            marks = left.get(id(rt), [])
             if rt.memory is None or not marks:
                 continue
             outcome = Outcome(failed=[(m, "pending", "stopped", reason) for m in marks])
@@ -481,9 +483,9 @@ class Pipeline:
         items = buf.items[lo:hi] if lo or hi != len(buf.items) else buf.items
         try:
             rejections = rt.dest.deliver(rt.route, items, rt.send)
-        except Refused as refused:
+        except Refused as exc:
             if hi - lo == 1:
-                answer = refused.answer
+                answer = exc.answer
                 self._fail(rt, buf, [lo], answer.code, answer.message, "refused", report)
                 return
             mid = lo + (hi - lo) // 2
@@ -491,11 +493,11 @@ class Pipeline:
             self._deliver(rt, buf, mid, hi, report)
             return
         except RetriesExhausted as exc:
-            answer = exc.answer
-            code = answer.code if answer is not None and answer.code else "retries_exhausted"
+            last = exc.answer
+            code = last.code if last is not None and last.code else "retries_exhausted"
             self._fail(rt, buf, list(range(lo, hi)), code, exc.message, "pending", report)
             return
-        refused = set()
+        refused: set[int] = set()
         for index, answer in rejections:
             refused.add(index)
             self._fail(rt, buf, [lo + index], answer.code, answer.message, "refused", report)
@@ -512,7 +514,9 @@ class Pipeline:
             if kind == "pending":
                 rt.stats.add(pending=len(indices))
 
-    def reject(self, rt: RouteRuntime, records: list[dict], code: Any, message: str) -> None:
+    def reject(
+        self, rt: RouteRuntime, records: list[dict[str, Any]], code: Any, message: str
+    ) -> None:
         route = rt.route
         try:
             self.dead.write(route.stream, route.destination, route.type, records, code, message)
@@ -522,7 +526,9 @@ class Pipeline:
             raise stop from None
         rt.stats.add(rejected=len(records))
 
-    def _internal_error(self, rt: RouteRuntime, records: list[dict], exc: Exception) -> None:
+    def _internal_error(
+        self, rt: RouteRuntime, records: list[dict[str, Any]], exc: Exception
+    ) -> None:
         if not rt.failed_once:
             rt.failed_once = True
             self.logger.error("%s: unexpected error", rt.route.label, exc_info=exc)

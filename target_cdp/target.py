@@ -206,7 +206,7 @@ class TargetCDP(MessageHandling):
 
     @classmethod
     @override
-    def invoke(  # type: ignore[override]
+    def invoke(  # type: ignore[override]  # the options the CLI passes, keyword-only
         cls,
         *,
         about: bool = False,

@@ -42,7 +42,9 @@ class Mark:
     __slots__ = ("bkey", "clear", "delete_values", "hash", "interval", "item", "key", "kind",
                  "record", "slot", "text", "version")  # fmt: skip
 
-    def __init__(self, key: Any, text: str | None, item: Any, record: dict, kind: str) -> None:
+    def __init__(
+        self, key: Any, text: str | None, item: Any, record: dict[str, Any], kind: str
+    ) -> None:
         self.key = key
         self.text = text  # the key as ledger text (None: a keyless stream)
         self.item = item
@@ -87,7 +89,7 @@ class RouteMemory:
         self._lock = threading.Lock()
 
     # main thread ---------------------------------------------------------------------
-    def mark(self, key: Any, item: Any, record: dict, version: Any) -> Mark:
+    def mark(self, key: Any, item: Any, record: dict[str, Any], version: Any) -> Mark:
         """A tracked route's prepared record, fingerprinted."""
         dest, route = self.dest, self.route
         kind = "tombstone" if dest.is_delete(route, item) else "upsert"

@@ -65,7 +65,7 @@ def _one_line(method: _F) -> _F:
                 f"{SETTING}: the ledger at {shown(self.url)} failed: {_reason(exc)}"
             ) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # `wraps` keeps the signature of `method`
 
 
 def utc_now() -> datetime.datetime:
@@ -173,7 +173,7 @@ class Ledger:
                 pool_reset_on_return=None,  # every transaction here ends in commit or rollback
             )
             sa.event.listen(engine, "connect", _sqlite_connect)
-            self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]
+            self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]  # set once created
             sa.event.listen(engine, "begin", _sqlite_begin)
             return engine
         # prepare_threshold None: no server-side prepared statements, whose generic plans
@@ -187,7 +187,7 @@ class Ledger:
             pool_recycle=1800,
             pool_reset_on_return=None,  # every transaction here ends in commit or rollback
         )
-        self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]
+        self.driver_errors = (engine.dialect.dbapi.Error,)  # type: ignore[union-attr]  # set once created
         return engine
 
     def _ensure_schema(self) -> None:
@@ -253,10 +253,12 @@ class Ledger:
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT (it knows ON CONFLICT)."""
         if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert(table)
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
 
     def _upsert(
         self, table: sa.Table, index: list[str], row: Mapping[str, Any] | None = None, *,
@@ -654,7 +656,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> Sequence[Any]:
     """All rows of one query on the DBAPI cursor itself (no per-row processing)."""
     cursor = conn.connection.cursor()
     try:

@@ -187,7 +187,8 @@ class Dmartech(Destination):
 
     # the ledger: deletions ------------------------------------------------------------
     def is_delete(self, route: Route, item: Any) -> bool:
-        return bool(item.type == "user_delete")
+        kind: str = item.type
+        return kind == "user_delete"
 
     def can_delete_missing(self, route: Route) -> bool:
         return route.type == "user"

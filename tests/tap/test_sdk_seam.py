@@ -32,6 +32,7 @@ def params(function) -> list[str]:
         (Stream, "_write_state_message", []),
         (Stream, "log", ["message", "args", "level", "kwargs"]),
         (PluginBase, "_validate_config", ["raise_errors"]),
+        (Tap, "sync_all", []),
     ],
 )
 def test_private_methods_the_seam_overrides_or_calls(owner, name, expected):
@@ -57,6 +58,11 @@ def test_the_sdk_still_calls_what_the_seam_overrides():
     assert "self._write_record_message(" in sync
     assert "self._process_record(" in sync
     assert "self._increment_stream_state(" in inspect.getsource(Stream)
+
+
+def test_the_sdk_runs_a_tap_through_sync_all():
+    """`SeamTap.run_sync` wraps `sync_all`, which the SDK marks final: it must stay the run."""
+    assert "sync_all()" in inspect.getsource(Tap.invoke)
 
 
 def test_the_plugins_extend_the_seam_only():

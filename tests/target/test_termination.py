@@ -13,7 +13,7 @@ from typing import Any
 
 from ledger_helpers import USERS_SCHEMA, config, upserts, user
 
-from cdp_sandbox.pipeline import executable
+from cdp_demo.pipeline import executable
 
 
 def test_sigterm_mid_input_delivers_what_was_read_and_its_state(
