@@ -2,7 +2,8 @@
 
     python -m benchmarks.baselines tap --config tap.json [--profiles]   > singer.jsonl
     python -m benchmarks.baselines target --config target.json          < singer.jsonl
-        (the first mapping: `event` routes as `event_batch`, `user` routes as `user_batch`)
+        (the first mapping: `event` routes as `event_batch`, `user` routes as `user_batch`;
+        a `user` route with a `sqlite:///` `ledger_uri` also remembers what it delivered)
     python -m benchmarks.baselines incremental --config tap.json \
         --state known.json --state-out known-after.json                  > singer.jsonl
 
@@ -16,6 +17,8 @@ in place of the tap's packed state, the same two requests a lookup, only the cha
 from __future__ import annotations
 
 import argparse
+import hashlib
+import sqlite3
 import sys
 import threading
 import time
@@ -236,6 +239,39 @@ def _post_batch(url: str, body: bytes) -> int:
     return 1
 
 
+class _Remembered:
+    """What a diff-on first run keeps so the next run can diff, in plain Python: after each
+    delivered batch, one `executemany` of (key, blake2b-128 of the item as sent) into a WAL
+    SQLite file, committed per batch."""
+
+    def __init__(self, path: str, key: str) -> None:
+        self.key = key
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, hash TEXT)")
+
+    def rows(self, items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [
+            (str(item[self.key]), hashlib.blake2b(
+                orjson.dumps(item, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest())
+            for item in items
+        ]  # fmt: skip
+
+    def delivered(self, rows: list[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO sent (key, hash) VALUES (?, ?)", rows)
+        self.db.commit()
+
+
+def _remembered(cfg: dict[str, Any], users: bool) -> _Remembered | None:
+    """A `user` route (diff on by default) with a `sqlite:///path` ledger remembers."""
+    uri = str(cfg.get("ledger_uri") or "")
+    if not users or not uri.startswith("sqlite:///"):
+        return None
+    return _Remembered(uri.removeprefix("sqlite:///"), (cfg["dmartech"].get("primary_keys")
+                                                       or ["user_id"])[0])  # fmt: skip
+
+
 def _lines() -> Iterator[bytes]:
     yield from sys.stdin.buffer
 
@@ -249,9 +285,17 @@ def run_target(cfg: dict[str, Any]) -> int:
     users = mapping.get("type") == "user"  # `user_batch` of whole records, else `event_batch`
     fields = mapping.get("fields") or {}
     buffers: dict[str, list[dict[str, Any]]] = {}
-    inflight: list[Future[int]] = []
+    inflight: list[tuple[Future[int], list[tuple[str, str]]]] = []
     sent = received = 0
     out = sys.stdout.buffer
+    memory = _remembered(cfg, users)
+
+    def done(fut: Future[int], rows: list[tuple[str, str]]) -> int:
+        answered = fut.result()
+        if memory is not None:
+            memory.delivered(rows)  # only once delivered: what the next run diffs against
+        return answered
+
     with ThreadPoolExecutor(workers) as pool:
 
         def send(name: str) -> None:
@@ -262,18 +306,19 @@ def run_target(cfg: dict[str, Any]) -> int:
                 if users
                 else {"type": "event_batch", "event": name, "properties": props}
             )
-            inflight.append(pool.submit(_post_batch, url, body))
+            rows = memory.rows(props) if memory is not None else []
+            inflight.append((pool.submit(_post_batch, url, body), rows))
             if len(inflight) >= workers * 2:  # bounded: wait for the oldest half
-                for fut in inflight[:workers]:
-                    sent += fut.result()
+                for fut, done_rows in inflight[:workers]:
+                    sent += done(fut, done_rows)
                 inflight = inflight[workers:]
 
         def drain() -> None:
             nonlocal sent, inflight
             for name in list(buffers):
                 send(name)
-            for fut in inflight:
-                sent += fut.result()
+            for fut, rows in inflight:
+                sent += done(fut, rows)
             inflight = []
 
         for line in _lines():
