@@ -183,6 +183,10 @@ def _plain_str(value: str, datetimes: DateTimeFormat) -> str:
     return value
 
 
+plain_str = _plain_str
+"""`plain` for a string, given a `DateTimeFormat` (for a vendor's own `payload` pass)."""
+
+
 def _plain_other(value: Any, datetimes: DateTimeFormat | None) -> Any:
     """`plain` for the types JSON parsing does not produce (and subclasses)."""
     if isinstance(value, str):

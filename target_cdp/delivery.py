@@ -131,14 +131,9 @@ class Pipeline(LedgerDelivery, BatchDelivery):
         clear: str | None = None,
     ) -> None:
         """Prepare one record for one route and batch it (through the diff window if any)."""
-        route = rt.route
-        values = route.project(record)
-        if route.fields is None:
-            for name in rt.dest.record_metadata:  # for `prepare` to read from `record`
-                values.pop(name, None)
         try:
-            item = rt.dest.prepare(route, values, record)
-            bkey = rt.dest.batch_key(route, item)
+            item = rt.prepare(record)  # `fields`, then the destination's `prepare`
+            bkey = rt.dest.batch_key(rt.route, item)
         except RecordError as exc:
             self.reject(rt, [record], exc.code, exc.message)
             if rt.memory is not None:

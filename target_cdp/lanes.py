@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -90,6 +91,7 @@ class RouteRuntime:
     buffers: list[dict[Any, Buffer]] = field(default_factory=list)
     owners: list[dict[Any, Buffer]] = field(default_factory=list)  # per lane: key -> open batch
     send: Send = field(init=False)  # set below: the sender bound to this route
+    prepare: Callable[[dict[str, Any]], Any] = field(init=False)  # record -> item (`preparer`)
     failed_once: bool = False
     memory: RouteMemory | None = None
 
@@ -97,6 +99,7 @@ class RouteRuntime:
         self.buffers = [{} for _ in self.lanes]
         self.owners = [{} for _ in self.lanes]
         self.send = partial(self.sender.send, stats=self.stats, route=self.route.label)
+        self.prepare = self.dest.preparer(self.route)
 
 
 class BatchDelivery:

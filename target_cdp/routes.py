@@ -8,6 +8,10 @@ from functools import cached_property
 from typing import Any
 
 _MISSING = object()
+MISSING = _MISSING
+"""What `path_value` returns when a record has nothing at a path."""
+FieldPath = tuple[str, str, tuple[str, ...] | None]
+"""(destination field, source path, the path's parts when dotted): `Route.paths`."""
 COMMON_KEYS = frozenset({"stream", "destination", "type", "fields", "diff", "delete_missing"})
 """Route keys every destination takes; any other key is an option of the route's destination,
 declared and checked by it (`Destination.route_options`)."""
@@ -17,6 +21,16 @@ def dotted_get(record: Mapping[str, Any], path: str, default: Any = None) -> Any
     """`record["a"]["b"]` for `"a.b"`; a property whose own name has a dot wins."""
     value = _lookup(record, path, _split(path))
     return default if value is _MISSING else value
+
+
+def path_value(record: Mapping[str, Any], path: str, parts: tuple[str, ...]) -> Any:
+    """The value at a dotted `path` (split into `parts`) that is not itself a property of the
+    record, as `Route.project` reads it; `MISSING` when there is nothing."""
+    if len(parts) == 2:  # `object.property`, the usual dotted path
+        head = record.get(parts[0])
+        if type(head) is dict:
+            return head.get(parts[1], _MISSING)
+    return _lookup(record, path, parts)
 
 
 def _step(value: Any, part: str) -> Any:
@@ -69,10 +83,16 @@ class Route:
         return cls(**common, options={k: v for k, v in entry.items() if k not in COMMON_KEYS})
 
     @cached_property
-    def _paths(self) -> tuple[tuple[str, str, tuple[str, ...] | None], ...]:
+    def _paths(self) -> tuple[FieldPath, ...]:
         """(destination field, source path, the path's parts when dotted), split once."""
         fields = self.fields or {}
         return tuple((target, source, _split(source)) for target, source in fields.items())
+
+    @property
+    def paths(self) -> tuple[FieldPath, ...]:
+        """`fields` as (destination field, source path, its parts when dotted), split once;
+        for a destination projecting in its own pass (see `path_value`)."""
+        return self._paths
 
     def project(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Destination fields from `fields` (dotted paths allowed), or the record as it is."""

@@ -8,7 +8,7 @@ ones to `batch_url` as `user_batch`/`event_batch`; `user_delete` has no batch fo
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,7 @@ from singer_sdk import typing as th
 
 from target_cdp import convert
 from target_cdp.answers import ResultCodes
-from target_cdp.routes import Route
+from target_cdp.routes import MISSING, Route, path_value
 from target_cdp.vendors.base import Call, ConfigError, Destination, RecordError, require_one_of
 
 IMPORT_PATH = "/api/v1/api/import"
@@ -158,6 +158,96 @@ class Dmartech(Destination):
             props = {k: props[k] for k in self.primary_keys if k in props}
         self._check_keys(props)
         return DmartechItem(kind, props)
+
+    def preparer(self, route: Route) -> Callable[[dict[str, Any]], Any]:
+        """`prepare` in one pass per record: an event route with `fields` projects and builds
+        its properties together; a `user` route without `fields` reads the record itself (no
+        copy). Same items and errors as `project` + `prepare`."""
+        if route.type == "event" and route.fields:
+            return self._event_preparer(route)
+        if route.type == "user" and route.fields is None:
+            return self._user_preparer(route)
+        return super().preparer(route)
+
+    def _user_preparer(self, route: Route) -> Callable[[dict[str, Any]], Any]:
+        slow = super().preparer(route)  # deletions
+        payload, is_empty, check = convert.payload, convert.is_empty, self._check_keys
+
+        def prepared(record: dict[str, Any]) -> Any:
+            if not is_empty(record.get("_sdc_deleted_at")):
+                return slow(record)
+            props = payload(record, datetimes=DATETIME)  # `_sdc_*` skipped: nothing to pop
+            check(props)
+            return DmartechItem("user", props)
+
+        return prepared
+
+    def _event_preparer(self, route: Route) -> Callable[[dict[str, Any]], Any]:
+        options = route.options
+        fixed = options.get("event_name")
+        name_field = options.get("event_name_property") or "event_name"
+        id_field = options.get("event_id_property") or "event_id"
+        time_field = options.get("create_time_property") or "create_time"
+        drop = {id_field, time_field, "event_id", "create_time"}
+        drop |= set() if fixed else {name_field}
+        paths = tuple(  # (..., the head and leaf of an `object.property` path, not sent)
+            (target, source, parts, *(parts if parts and len(parts) == 2 else (None, None)),
+             target in drop or target.startswith("_sdc_"))
+            for target, source, parts in route.paths
+        )  # fmt: skip
+        pick, is_empty = convert.pick, convert.is_empty
+        plain, plain_str = convert.plain, convert.plain_str
+        check = self._check_keys
+
+        def prepared(record: dict[str, Any]) -> DmartechItem:
+            values: dict[str, Any] = {}  # what `route.project` gives, for `pick`
+            props: dict[str, Any] = {}  # what `convert.payload` makes of it, in the same pass
+            for target, source, parts, head_name, leaf, dropped in paths:
+                if source in record:
+                    value = record[source]
+                elif parts is None:
+                    continue
+                else:
+                    head = record.get(head_name) if head_name is not None else None
+                    if type(head) is dict:  # `path_value`, inline for the usual dotted path
+                        value = head.get(leaf, MISSING)
+                    else:
+                        value = path_value(record, source, parts)
+                    if value is MISSING:
+                        continue
+                values[target] = value
+                if dropped:
+                    continue
+                kind = type(value)
+                if kind is str:
+                    if not value or value.isspace():
+                        continue
+                    props[target] = value if len(value) < 16 else plain_str(value, DATETIME)
+                elif kind is int or kind is bool:
+                    props[target] = value
+                elif not is_empty(value):
+                    props[target] = plain(value, DATETIME)
+            if fixed:
+                name, _ = convert.event_name(options, values, record)
+            else:
+                name = pick(values, record, name_field)
+                if type(name) is str and name and not name.isspace():
+                    name = name.strip()
+                else:
+                    name, _ = convert.event_name(options, values, record)  # or its error
+            event_id = pick(values, record, id_field)
+            if type(event_id) is str and event_id and not event_id.isspace():
+                props["event_id"] = event_id.strip()
+            else:
+                props["event_id"] = _event_id(event_id, id_field)
+            created = pick(values, record, time_field)
+            if is_empty(created):
+                raise RecordError("missing_create_time", f"{time_field}: required (create_time)")
+            props["create_time"] = DATETIME(created, time_field)
+            check(props)
+            return DmartechItem("event", props, name)
+
+        return prepared
 
     def _event(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> DmartechItem:
         options = route.options
