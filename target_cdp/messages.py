@@ -43,6 +43,8 @@ class MessageHandling(SeamTarget):
         self.sinks: dict[str, CDPSink] = {}  # the active sink of each stream alias
         self._versions: dict[str, set[Any]] = defaultdict(set)  # versions seen per stream
         self._announced: dict[str, set[Any]] = defaultdict(set)  # ACTIVATE_VERSION first
+        # streams whose one map passes records unchanged: (its alias, the alias's sink)
+        self._direct: dict[str, tuple[str, CDPSink]] = {}
         super().__init__(**kwargs)
 
     def routes_for(self, stream: str) -> list[RouteRuntime]:
@@ -56,6 +58,7 @@ class MessageHandling(SeamTarget):
 
     @override
     def schema_registered(self, stream: str) -> None:
+        self._direct.clear()  # maps and sinks change with a SCHEMA
         for stream_map in self.mapper.stream_maps[stream]:
             alias = stream_map.stream_alias
             self.sinks[alias] = self.get_sink(alias)  # type: ignore[assignment]
@@ -77,6 +80,14 @@ class MessageHandling(SeamTarget):
         if "stream" not in message or "record" not in message:
             self.message_reader.assert_line_requires(message, requires={"stream", "record"})
         stream = message["stream"]
+        direct = self._direct.get(stream)
+        if direct is not None:  # the usual case, without a map: straight to the sink
+            alias, sink = direct
+            sink.accept(message["record"], message, self.line_number)
+            version = message.get("version")
+            if version is not None:
+                self._versions[alias].add(version)
+            return
         maps: list[StreamMap] | None = self.mapper.stream_maps.get(stream)
         if maps is None:
             msg = f"line {self.line_number}: a RECORD for stream '{stream}' came before its SCHEMA"
@@ -97,6 +108,8 @@ class MessageHandling(SeamTarget):
             version = message.get("version")
             if version is not None:
                 self._versions[alias].add(version)
+            if len(maps) == 1 and passes_unchanged(stream_map):
+                self._direct[stream] = (alias, sink)
 
     @override
     def handle_state(self, message: dict[str, Any]) -> None:

@@ -76,6 +76,7 @@ class CDPSink(SeamSink):
         self._on_batch_records: Records | None = None
         # Singer metadata a route's destination reads (`Destination.record_metadata`)
         self._kept = tuple(sorted({n for rt in self.routes for n in rt.dest.record_metadata}))
+        self._kept_sdc = _SDC_SET.issuperset(self._kept)  # a record without `_sdc_*` has none
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -103,6 +104,11 @@ class CDPSink(SeamSink):
         kept: t.Any = ()
         if self._with_sdc:
             self.add_record_metadata(record, message)
+        elif self._kept_sdc:
+            if not _SDC_SET.isdisjoint(record):
+                kept = [(name, record.pop(name, None)) for name in self._kept]
+                for name in SDC_FIELDS:
+                    record.pop(name, None)
         else:
             if self._kept:
                 kept = [(name, record.pop(name, None)) for name in self._kept]
