@@ -190,19 +190,21 @@ class Dmartech(Destination):
         time_field = options.get("create_time_property") or "create_time"
         drop = {id_field, time_field, "event_id", "create_time"}
         drop |= set() if fixed else {name_field}
-        paths = tuple(  # (..., the head and leaf of an `object.property` path, not sent)
+        picked = {id_field, time_field} | (set() if fixed else {name_field})  # read by `pick`
+        paths = tuple(  # (..., the head and leaf of an `object.property` path, sent, picked)
             (target, source, parts, *(parts if parts and len(parts) == 2 else (None, None)),
-             target in drop or target.startswith("_sdc_"))
+             not (target in drop or target.startswith("_sdc_")), target in picked)
             for target, source, parts in route.paths
+            if target in picked or not (target in drop or target.startswith("_sdc_"))
         )  # fmt: skip
         pick, is_empty = convert.pick, convert.is_empty
         plain, plain_str = convert.plain, convert.plain_str
         check = self._check_keys
 
         def prepared(record: dict[str, Any]) -> DmartechItem:
-            values: dict[str, Any] = {}  # what `route.project` gives, for `pick`
+            values: dict[str, Any] = {}  # what `route.project` gives that `pick` reads
             props: dict[str, Any] = {}  # what `convert.payload` makes of it, in the same pass
-            for target, source, parts, head_name, leaf, dropped in paths:
+            for target, source, parts, head_name, leaf, sent, pickable in paths:
                 if source in record:
                     value = record[source]
                 elif parts is None:
@@ -215,8 +217,9 @@ class Dmartech(Destination):
                         value = path_value(record, source, parts)
                     if value is MISSING:
                         continue
-                values[target] = value
-                if dropped:
+                if pickable:
+                    values[target] = value
+                if not sent:
                     continue
                 kind = type(value)
                 if kind is str:
