@@ -91,12 +91,6 @@ class Pipeline(LedgerDelivery, BatchDelivery):
     ) -> None:
         """Fan one record out to its stream's routes (`key`: the stream key values or None;
         `version`: the full-table version its RECORD message carries)."""
-        with self._lock:
-            self._submit(routes, record, key, version)
-
-    def _submit(
-        self, routes: list[RouteRuntime], record: dict[str, Any], key: Any, version: Any
-    ) -> None:
         if self.stopped is not None:
             raise self.stopped
         if key is None:
@@ -107,10 +101,11 @@ class Pipeline(LedgerDelivery, BatchDelivery):
             except TypeError:  # a key property holding an array or an object
                 key = repr(key)
                 slot = hash(key)
-        interval = self.tracker.open
-        for rt in routes:
-            rt.stats.received += 1
-            self._route_record(rt, record, key, slot, interval, version)
+        with self._lock:
+            interval = self.tracker.open
+            for rt in routes:
+                rt.stats.received += 1
+                self._route_record(rt, record, key, slot, interval, version)
 
     def _slot(self, key: Any) -> int:
         if key is None:

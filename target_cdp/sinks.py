@@ -33,7 +33,10 @@ class FastValidator(BaseJSONSchemaValidator):
     def __init__(self, schema: dict[str, t.Any]) -> None:
         super().__init__(schema)
         try:
-            self._check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+            self.check: t.Callable[[t.Any], t.Any] = fastjsonschema.compile(
+                schema, use_default=False, use_formats=False
+            )
+            """The compiled check: raises `fastjsonschema.JsonSchemaValueException`."""
         except fastjsonschema.JsonSchemaDefinitionException as exc:
             msg = f"invalid JSON schema: {exc}"
             raise InvalidJSONSchema(msg) from None
@@ -41,7 +44,7 @@ class FastValidator(BaseJSONSchemaValidator):
     @override
     def validate(self, record: dict[str, t.Any]) -> None:
         try:
-            self._check(record)
+            self.check(record)
         except fastjsonschema.JsonSchemaValueException as exc:
             raise InvalidRecord(exc.message, record) from None
 
@@ -77,6 +80,8 @@ class CDPSink(SeamSink):
         # Singer metadata a route's destination reads (`Destination.record_metadata`)
         self._kept = tuple(sorted({n for rt in self.routes for n in rt.dest.record_metadata}))
         self._kept_sdc = _SDC_SET.issuperset(self._kept)  # a record without `_sdc_*` has none
+        validator = self.record_validator
+        self._check = validator.check if isinstance(validator, FastValidator) else None
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -115,7 +120,13 @@ class CDPSink(SeamSink):
             if not _SDC_SET.isdisjoint(record):
                 for name in SDC_FIELDS:
                     record.pop(name, None)
-        if self.record_validator is not None:
+        if self._check is not None:  # `FastValidator`'s compiled check, called directly
+            try:
+                self._check(record)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                self._reject_invalid(record, key, line, exc.message, message.get("version"))
+                return
+        elif self.record_validator is not None:
             try:
                 self.record_validator.validate(record)
             except InvalidRecord as exc:
