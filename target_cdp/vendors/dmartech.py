@@ -176,12 +176,16 @@ class Dmartech(Destination):
         return DmartechItem("event", props, name)
 
     def _check_keys(self, props: dict[str, Any]) -> None:
-        if self.primary_keys and all(convert.is_empty(props.get(k)) for k in self.primary_keys):
-            keys = ", ".join(self.primary_keys)
-            raise RecordError(
-                "missing_primary_key",
-                f"{keys}: none has a value; dmartech needs at least one primary key",
-            )
+        if self.primary_keys:
+            for key in self.primary_keys:  # a loop, not all(<generator>): it runs per record
+                if not convert.is_empty(props.get(key)):
+                    break
+            else:
+                keys = ", ".join(self.primary_keys)
+                raise RecordError(
+                    "missing_primary_key",
+                    f"{keys}: none has a value; dmartech needs at least one primary key",
+                )
         if not props:
             raise RecordError("empty_properties", "properties: nothing to send to dmartech")
 
