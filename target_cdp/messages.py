@@ -82,8 +82,8 @@ class MessageHandling(SeamTarget):
         stream = message["stream"]
         direct = self._direct.get(stream)
         if direct is not None:  # the usual case, without a map: straight to the sink
-            alias, sink = direct
-            sink.accept(message["record"], message, self.line_number)
+            alias, direct_sink = direct
+            direct_sink.accept(message["record"], message, self.line_number)
             version = message.get("version")
             if version is not None:
                 self._versions[alias].add(version)
