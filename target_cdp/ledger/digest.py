@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 _ENCODER = msgspec.json.Encoder(order="deterministic")
+_BLAKE2B_128 = hashlib.blake2b(digest_size=16)  # copied per hash: no parameters parsed each time
 
 
 def key_text(key: Any) -> str | None:
@@ -30,7 +31,9 @@ def fingerprint(item: Any) -> str:
         data = _ENCODER.encode(item)
     except (TypeError, msgspec.EncodeError):
         data = json.dumps(item, default=_plain, sort_keys=True).encode()
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    digest = _BLAKE2B_128.copy()
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def _plain(value: Any) -> Any:
