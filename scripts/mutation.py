@@ -1,8 +1,12 @@
-"""Mutation testing of the critical target modules with cosmic-ray (run by `scripts/mutate`).
+"""Mutation testing of the critical modules with cosmic-ray (run by `scripts/mutate`).
 
 Each target names a module, the parts of it under test (whole module, or some functions) and
-the tests relevant to it; every mutant runs only those tests, one mutant at a time. Run from a
-throwaway copy of the repository (cosmic-ray edits the module on disk while a mutant runs).
+the tests relevant to it, fastest first (`-x` stops at the first failure); every mutant runs
+only those tests, one mutant at a time. Run from a throwaway copy of the repository
+(cosmic-ray edits the module on disk while a mutant runs). A target too big to run whole in
+an afternoon has a `sample` size: that many of its mutants, drawn with a fixed seed (the
+report says so); `--all` runs every mutant. Surviving mutants listed in `EQUIVALENTS` (the
+same change to the same line text) are reported as equivalent, with the reason.
 
 Operators left out, as they make no mutant worth a test here:
 - `X | Y` rewritten (`BitOr_*`): here `|` only ever builds a type union;
@@ -16,8 +20,10 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import random
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 import time
@@ -36,7 +42,14 @@ EXCLUDED_OPERATORS = (
     r"core/Variable(Replacer|Inserter)$",
 )
 T = "tests/target/"
+P = "tests/tap/"
 EDGES = f"{T}test_classify_edges.py"
+TAP_RUNS = (f"{P}test_run_after_run.py", f"{P}test_incremental.py")
+LEDGER = tuple(
+    f"{T}test_ledger_{n}.py"
+    for n in ("diff", "deletes", "failures", "engagelab", "errors", "properties")
+)
+SAMPLE_SEED = 16  # the sample of a big target is the same from run to run
 MIN_TIMEOUT, TIMEOUT_FACTOR = 60.0, 4.0  # seconds a mutant's tests may take: baseline x 4
 
 
@@ -48,6 +61,7 @@ class Target:
     tests: tuple[str, ...]
     scope: tuple[str, ...] | None = None
     pytest_args: tuple[str, ...] = ()
+    sample: int | None = None  # run this many mutants, drawn with SAMPLE_SEED (None: all)
 
 
 TARGETS = {
@@ -76,7 +90,9 @@ TARGETS = {
             f"{T}test_core_vendors.py",
             f"{T}test_engagelab_identity_batches.py",
             f"{T}test_state_while_input_pauses.py",
+            *LEDGER,
         ),
+        sample=60,
     ),
     "redact": Target(
         "target_cdp/redact.py",
@@ -104,7 +120,50 @@ TARGETS = {
     "nxcloud": Target(
         "target_cdp/vendors/nxcloud.py", (EDGES, f"{T}test_nxcloud.py"), scope=("NXCloud.classify",)
     ),
+    # the tap's bookmarks and their use in the streams
+    "bookmarks": Target(
+        "tap_primedata/bookmarks.py",
+        (f"{P}test_bookmarks.py", f"{P}test_lookup_bookkeeping.py", *TAP_RUNS),
+    ),
+    "profile_marks": Target(
+        "tap_primedata/profile_marks.py",
+        (f"{P}test_bookmarks.py", f"{P}test_run_after_run.py"),
+    ),
+    "packing": Target(
+        "tap_primedata/packing.py",
+        (f"{P}test_bookmarks.py", f"{P}test_run_after_run.py"),
+        sample=60,
+    ),
+    "streams": Target(
+        "tap_primedata/streams.py",
+        (f"{P}test_lookup_bookkeeping.py", *TAP_RUNS, f"{P}test_faults.py"),
+        scope=(
+            "unique",
+            "ProfilesStream.get_records",
+            "EventsStream._jobs",
+            "EventsStream._fetch",
+            "EventsStream.get_records",
+        ),
+    ),
+    "client": Target(
+        "tap_primedata/client.py",
+        (f"{P}test_lookup_bookkeeping.py", f"{P}test_faults.py", *TAP_RUNS),
+        scope=(
+            "Checkpoints.__init__",
+            "Checkpoints.count",
+            "Checkpoints.maybe",
+            "PrimeDataStream.checkpoint",
+            "PrimeDataStream._run",
+        ),
+    ),
+    # the ledger (SQLite and PostgreSQL; the multi-process tests are left to ./scripts/test)
+    "ledger_digest": Target("target_cdp/ledger/digest.py", LEDGER),
+    "ledger_memory": Target("target_cdp/ledger/memory.py", LEDGER, sample=60),
+    "ledger_store": Target("target_cdp/ledger/store.py", LEDGER, sample=60),
 }
+
+# Surviving mutants that change nothing a user can see: (target, line before, line after, why).
+EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = ()
 
 
 def scope_lines(path: Path, names: tuple[str, ...]) -> set[int]:
@@ -148,17 +207,40 @@ def skip_out_of_scope(db: WorkDB, target: Target, root: Path) -> int:
     return skipped
 
 
+def skip_unsampled(db: WorkDB, size: int) -> int:
+    """Keep `size` pending mutants, drawn with SAMPLE_SEED; mark the rest skipped."""
+    pending = sorted(db.pending_work_items, key=lambda item: item.job_id)
+    if len(pending) <= size:
+        return 0
+    kept = {item.job_id for item in random.Random(SAMPLE_SEED).sample(pending, size)}
+    for item in pending:
+        if item.job_id not in kept:
+            db.set_result(
+                item.job_id, WorkResult(output="not sampled", worker_outcome=WorkerOutcome.SKIPPED)
+            )
+    return len(pending) - size
+
+
 def test_command(target: Target) -> str:
     args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider"]
     return shlex.join([*args, *target.pytest_args, *target.tests])
 
 
-def run_target(name: str, target: Target, root: Path, out: Path) -> dict:
-    """Init, filter, baseline and run one target's session; return its figures."""
+def run_target(
+    name: str, target: Target, root: Path, out: Path, *, whole: bool, survivors: bool
+) -> dict:
+    """Init, filter, baseline and run one target's session; return its figures.
+
+    `survivors`: run again only the mutants that survived the target's last session (after
+    new tests), keeping every other result of it.
+    """
     work = out / name
     work.mkdir(parents=True, exist_ok=True)
     config, session = work / "config.toml", work / "session.sqlite"
-    session.unlink(missing_ok=True)
+    if survivors and not session.exists():
+        raise SystemExit(f"{name}: no earlier session in {work} to run the survivors of")
+    if not survivors:
+        session.unlink(missing_ok=True)
     started = time.monotonic()
     baseline = subprocess.run(shlex.split(test_command(target)), cwd=root, check=False)
     if baseline.returncode != 0:
@@ -174,22 +256,35 @@ def run_target(name: str, target: Target, root: Path, out: Path) -> dict:
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
     )
-    subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=root, check=True)
-    with use_db(str(session)) as db:
-        total = db.num_work_items
-        skipped = skip_out_of_scope(db, target, root)
-    print(f"{name}: {total - skipped} mutants to run ({skipped} skipped)", flush=True)
+    if survivors:
+        with sqlite3.connect(session) as db:
+            again = db.execute("DELETE FROM work_results WHERE test_outcome = 'survived'")
+            print(f"{name}: {again.rowcount} survivors to run again", flush=True)
+    else:
+        subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=root, check=True)
+        with use_db(str(session)) as db:
+            total = db.num_work_items
+            skipped = skip_out_of_scope(db, target, root)
+            unsampled = 0 if whole or target.sample is None else skip_unsampled(db, target.sample)
+        print(
+            f"{name}: {total - skipped - unsampled} mutants to run of {total - skipped} "
+            f"({skipped} out of scope or excluded)",
+            flush=True,
+        )
     subprocess.run(["cosmic-ray", "exec", str(config), str(session)], cwd=root, check=True)
     return summarize(name, target, session, time.monotonic() - started)
 
 
 def summarize(name: str, target: Target, session: Path, seconds: float) -> dict:
-    killed = incompetent = 0
+    killed = incompetent = in_scope = 0
     survivors = []
+    equivalents = []
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
             if result.worker_outcome is WorkerOutcome.SKIPPED:
+                in_scope += result.output == "not sampled"
                 continue
+            in_scope += 1
             if result.test_outcome is TestOutcome.SURVIVED:
                 mutation = item.mutations[0]
                 changed = [
@@ -197,47 +292,74 @@ def summarize(name: str, target: Target, session: Path, seconds: float) -> dict:
                     for line in (result.diff or "").splitlines()
                     if line[:1] in "+-" and line[:3] not in ("+++", "---")
                 ]
-                survivors.append(
-                    {
-                        "line": mutation.start_pos[0],
-                        "operator": mutation.operator_name.removeprefix("core/"),
-                        "diff": changed,
-                    }
-                )
+                survivor = {
+                    "line": mutation.start_pos[0],
+                    "operator": mutation.operator_name.removeprefix("core/"),
+                    "diff": changed,
+                }
+                reason = equivalence(name, changed)
+                if reason:
+                    equivalents.append({**survivor, "reason": reason})
+                else:
+                    survivors.append(survivor)
             elif result.test_outcome is TestOutcome.INCOMPETENT:
                 incompetent += 1
             else:
                 killed += 1
-    run = killed + incompetent + len(survivors)
+    run = killed + incompetent + len(survivors) + len(equivalents)
+    competent = run - len(equivalents)
     return {
         "target": name,
         "module": target.module,
         "scope": list(target.scope or ["(whole module)"]),
+        "in_scope": in_scope,
         "mutants": run,
         "killed": killed + incompetent,
         "incompetent": incompetent,
+        "equivalent": len(equivalents),
         "survived": len(survivors),
-        "score": round(100 * (killed + incompetent) / run, 1) if run else None,
+        "score": round(100 * (killed + incompetent) / competent, 1) if competent else None,
         "seconds": round(seconds),
         "survivors": sorted(survivors, key=lambda s: s["line"]),
+        "equivalents": sorted(equivalents, key=lambda s: s["line"]),
     }
+
+
+def equivalence(target: str, diff: list[str]) -> str | None:
+    """The reason a surviving mutant is equivalent, when `EQUIVALENTS` lists its change."""
+    removed = tuple(line[1:].strip() for line in diff if line.startswith("-"))
+    added = tuple(line[1:].strip() for line in diff if line.startswith("+"))
+    for name, before, after, reason in EQUIVALENTS:
+        if name == target and (before,) == removed and (after,) == added:
+            return reason
+    return None
 
 
 def report(results: list[dict]) -> str:
     lines = [
-        "| target | scope | killed / mutants | score | time |",
-        "| --- | --- | --- | --- | --- |",
+        "| target | scope | killed / mutants run (in scope) | equivalent | survived | score "
+        "| time |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
+        sampled = "" if r["mutants"] == r["in_scope"] else f" (sample of {r['in_scope']})"
         lines.append(
-            f"| {r['target']} | {', '.join(r['scope'])} | {r['killed']} / {r['mutants']} "
-            f"| {r['score']}% | {r['seconds']} s |"
+            f"| {r['target']} | {', '.join(r['scope'])} | {r['killed']} / {r['mutants']}"
+            f"{sampled} | {r['equivalent']} | {r['survived']} | {r['score']}% "
+            f"| {r['seconds']} s |"
         )
+    lines += ["", "Score: killed / (mutants run - equivalent)."]
     for r in results:
         if r["survivors"]:
             lines += ["", f"Surviving in {r['module']}:"]
             for s in r["survivors"]:
                 lines.append(f"- line {s['line']} {s['operator']}: {' / '.join(s['diff'])}")
+        if r["equivalents"]:
+            lines += ["", f"Equivalent in {r['module']}:"]
+            for s in r["equivalents"]:
+                lines.append(
+                    f"- line {s['line']} {s['operator']}: {' / '.join(s['diff'])} ({s['reason']})"
+                )
     return "\n".join(lines)
 
 
@@ -246,6 +368,13 @@ def main() -> None:
     parser.add_argument("targets", nargs="*", help=f"some of {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--root", type=Path, required=True, help="the repository copy to mutate")
     parser.add_argument("--out", type=Path, required=True, help="where sessions and reports go")
+    parser.add_argument("--all", action="store_true", help="every mutant of a sampled target")
+    parser.add_argument(
+        "--survivors", action="store_true", help="run again only the last session's survivors"
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="only summarize the last sessions, run nothing"
+    )
     args = parser.parse_args()
     names = args.targets or list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
@@ -253,7 +382,21 @@ def main() -> None:
         parser.error(f"unknown target {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     results = []
     for name in names:
-        results.append(run_target(name, TARGETS[name], args.root, args.out))
+        if args.report:
+            earlier = json.loads((args.out / f"{name}.json").read_text())
+            session = args.out / name / "session.sqlite"
+            results.append(summarize(name, TARGETS[name], session, earlier["seconds"]))
+        else:
+            results.append(
+                run_target(
+                    name,
+                    TARGETS[name],
+                    args.root,
+                    args.out,
+                    whole=args.all,
+                    survivors=args.survivors,
+                )
+            )
         (args.out / f"{name}.json").write_text(json.dumps(results[-1], indent=1))
     text = report(results)
     (args.out / "report.md").write_text(text + "\n")

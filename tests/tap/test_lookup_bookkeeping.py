@@ -1,0 +1,203 @@
+"""What the tap remembers of a lookup PrimeData refused (404, 400) or a run that stopped.
+
+The tap reads the sandbox through a gate: a loopback HTTP proxy that forwards every call, but
+answers one profile with 404 `not_found` or 400 `validation_error` (from its first call, or
+after a number of its event pages), or answers everything with 503 after a number of calls.
+What counts is what the next run sends, given the state this run left.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from tap_helpers import Output, expected_events, profile_ids, run_tap, tap_config, workspace
+
+from cdp_sandbox.config import SandboxConfig
+from cdp_sandbox.config import Workspace as WorkspaceConfig
+from tap_primedata.tap import TapPrimeData
+
+EVENTS = "/pub/events/advanced-search"
+REFUSALS = {
+    404: {"error": {"code": "not_found", "message": "no such profile"}},
+    400: {"error": {"code": "validation_error", "message": "bad lookup"}},
+}
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig(workspace=WorkspaceConfig(profiles=5, events_per_profile=15, seed=16))
+
+
+@dataclass
+class Rules:
+    """What the gate refuses: `profile` with `status` once it had `pages` event pages;
+    every call with 503 once `calls` calls went through."""
+
+    profile: str | None = None
+    status: int = 404
+    pages: int = 0
+    calls: int | None = None
+    seen: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refusal(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        with self.lock:
+            self.seen["calls"] += 1
+            if self.calls is not None and self.seen["calls"] > self.calls:
+                return 503, {"error": {"code": "server_error", "message": "down"}}
+            if self.profile is None or body.get("profile_id") != self.profile:
+                return None
+            if path == EVENTS:
+                self.seen[self.profile] += 1
+                if self.seen[self.profile] <= self.pages:
+                    return None
+            elif self.pages:
+                return None  # refused part way: its events only
+            return self.status, REFUSALS[self.status]
+
+
+class _Gate(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Gate
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        refused = self.server.rules.refusal(self.path, json.loads(data or b"{}"))
+        if refused is None:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            answer = requests.post(self.server.upstream + self.path, data=data,
+                                   headers=headers, timeout=30)  # fmt: skip
+            status, body = answer.status_code, answer.content
+        else:
+            status, body = refused[0], json.dumps(refused[1]).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Gate(ThreadingHTTPServer):
+    """The proxy in front of the sandbox."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Gate)
+        self.upstream, self.rules = upstream, Rules()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def gate(sandbox: Any) -> Iterator[Gate]:
+    server = Gate(sandbox.url)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def ids_of(output: Output, stream: str, upto: int | None = None) -> list[str]:
+    """Ids (events) or profile ids (profiles) of the records, in order, before message `upto`."""
+    key = "id" if stream == "events" else "profile_id"
+    return [
+        m["record"][key]
+        for m in output.messages[:upto]
+        if m["type"] == "RECORD" and m["stream"] == stream
+    ]
+
+
+def events_of(sandbox: Any, index: int) -> list[str]:
+    return [e["id"] for e in workspace(sandbox).events_for(index, sort="asc")]
+
+
+def run_stopped(config: dict[str, Any], state: dict[str, Any] | None = None) -> Output:
+    """Run the tap in this process, expecting it to stop with exit status 1."""
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    err = io.StringIO()
+    tap = TapPrimeData(config=config, state=state or {}, validate_config=True)
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as stopped:
+        tap.sync_all()
+    out.flush()
+    text = out.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+    messages = [json.loads(line) for line in text.splitlines() if line]
+    return Output(messages, err.getvalue(), int(stopped.value.code or 0))
+
+
+@pytest.mark.parametrize("status", [404, 400])
+def test_a_refused_lookup_is_read_whole_by_the_next_run(sandbox, gate, status):
+    ids = profile_ids(sandbox)
+    gate.rules = Rules(profile=ids[2], status=status)
+    first = run_tap(tap_config(sandbox, api_url=gate.url))
+    assert ids[2] not in ids_of(first, "profiles")
+    assert not [r for r in first.records("events") if r["profile_id"] == ids[2]]
+    assert len(first.events()) == 4 * 15
+
+    second = run_tap(tap_config(sandbox), state=first.final_state)
+    assert ids_of(second, "profiles") == [ids[2]]
+    assert ids_of(second, "events") == events_of(sandbox, 2)
+    third = run_tap(tap_config(sandbox), state=second.final_state)
+    assert not third.records("events") and not third.records("profiles")
+
+
+def test_a_lookup_refused_part_way_is_resumed_after_what_it_emitted(sandbox, gate):
+    ids = profile_ids(sandbox)
+    gate.rules = Rules(profile=ids[1], pages=2)  # 2 pages of 4 events, then 404
+    config = tap_config(sandbox, page_size=4, state_interval_records=3)
+    first = run_tap({**config, "api_url": gate.url}, streams=("events",))
+    history = events_of(sandbox, 1)
+    assert [r["id"] for r in first.records("events") if r["profile_id"] == ids[1]] == history[:8]
+    assert len(first.events()) == 4 * 15 + 8
+
+    second = run_tap(config, state=first.final_state, streams=("events",))
+    assert ids_of(second, "events") == history[8:]
+
+
+def test_resuming_from_any_state_sends_each_profile_and_event_exactly_once(sandbox):
+    config = tap_config(sandbox, page_size=4, state_interval_records=3, max_concurrency=2)
+    full = run_tap(config)
+    everything = {"events": set(expected_events(sandbox)), "profiles": set(profile_ids(sandbox))}
+    cuts = [i for i, m in enumerate(full.messages) if m["type"] == "STATE"]
+    assert len(cuts) > 10
+    for cut in cuts:
+        resumed = run_tap(config, state=full.messages[cut]["value"])
+        for stream, wanted in everything.items():
+            before, after = ids_of(full, stream, cut), ids_of(resumed, stream)
+            assert len(set(after)) == len(after), f"{stream} sent twice resuming at {cut}"
+            assert not set(before) & set(after), f"{stream} re-sent resuming at {cut}"
+            assert set(before) | set(after) == wanted, f"{stream} lost resuming at {cut}"
+
+
+def test_a_stopped_run_leaves_a_state_the_next_run_resumes_from(sandbox, gate, caplog):
+    config = tap_config(sandbox, page_size=4, state_interval_records=3, max_concurrency=1)
+    gate.rules = Rules(calls=12)
+    stopped = run_stopped({**config, "api_url": gate.url, "max_tries": 2})
+    assert stopped.returncode == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "the run stopped" in errors[0]
+    last = max(i for i, m in enumerate(stopped.messages) if m["type"] == "STATE")
+    resumed = run_tap(config, state=stopped.messages[last]["value"])
+    for stream, wanted in (
+        ("events", set(expected_events(sandbox))),
+        ("profiles", set(profile_ids(sandbox))),
+    ):
+        before, after = set(ids_of(stopped, stream, last)), ids_of(resumed, stream)
+        assert len(set(after)) == len(after)
+        assert not before & set(after) and before | set(after) == wanted
+    assert ids_of(stopped, "events", last), "the stop came before any STATE"
