@@ -139,7 +139,12 @@ TARGETS = {
     ),
     "streams": Target(
         "tap_primedata/streams.py",
-        (f"{P}test_lookup_bookkeeping.py", *TAP_RUNS, f"{P}test_faults.py"),
+        (
+            f"{P}test_lookup_bookkeeping.py",
+            f"{P}test_state_cadence.py",
+            *TAP_RUNS,
+            f"{P}test_faults.py",
+        ),
         scope=(
             "unique",
             "ProfilesStream.get_records",
@@ -150,7 +155,12 @@ TARGETS = {
     ),
     "client": Target(
         "tap_primedata/client.py",
-        (f"{P}test_lookup_bookkeeping.py", f"{P}test_faults.py", *TAP_RUNS),
+        (
+            f"{P}test_state_cadence.py",
+            f"{P}test_lookup_bookkeeping.py",
+            f"{P}test_faults.py",
+            *TAP_RUNS,
+        ),
         scope=(
             "Checkpoints.__init__",
             "Checkpoints.count",
