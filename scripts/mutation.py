@@ -93,7 +93,7 @@ TARGETS = {
             f"{T}test_state_while_input_pauses.py",
             *LEDGER,
         ),
-        sample=25,
+        sample=12,
     ),
     "redact": Target(
         "target_cdp/redact.py",
@@ -125,17 +125,17 @@ TARGETS = {
     "bookmarks": Target(
         "tap_primedata/bookmarks.py",
         (f"{P}test_bookmarks.py", f"{P}test_lookup_bookkeeping.py", *TAP_RUNS),
-        sample=70,
+        sample=30,
     ),
     "profile_marks": Target(
         "tap_primedata/profile_marks.py",
         (f"{P}test_bookmarks.py", f"{P}test_run_after_run.py"),
-        sample=30,
+        sample=12,
     ),
     "packing": Target(
         "tap_primedata/packing.py",
         (f"{P}test_bookmarks.py", f"{P}test_run_after_run.py"),
-        sample=30,
+        sample=12,
     ),
     "streams": Target(
         "tap_primedata/streams.py",
@@ -152,6 +152,7 @@ TARGETS = {
             "EventsStream._fetch",
             "EventsStream.get_records",
         ),
+        sample=30,
     ),
     "client": Target(
         "tap_primedata/client.py",
@@ -168,12 +169,13 @@ TARGETS = {
             "PrimeDataStream.checkpoint",
             "PrimeDataStream._run",
         ),
+        sample=25,
     ),
     # the ledger (SQLite and PostgreSQL; the multi-process tests are left to ./scripts/test)
     # (memory and digest are the same on both backends: SQLite only, 3 times faster)
     "ledger_digest": Target("target_cdp/ledger/digest.py", LEDGER, pytest_args=SQLITE),
-    "ledger_memory": Target("target_cdp/ledger/memory.py", LEDGER, pytest_args=SQLITE, sample=30),
-    "ledger_store": Target("target_cdp/ledger/store.py", LEDGER, sample=25),
+    "ledger_memory": Target("target_cdp/ledger/memory.py", LEDGER, pytest_args=SQLITE, sample=20),
+    "ledger_store": Target("target_cdp/ledger/store.py", LEDGER, sample=15),
 }
 
 # Surviving mutants that change nothing a user can see: (target, line before, line after, why).
