@@ -203,6 +203,15 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
     ("ledger_digest", "return hashlib.blake2b(data, digest_size=16).hexdigest()",
      "return hashlib.blake2b(data, digest_size= 15).hexdigest()",
      f"a 120-bit digest is as collision-free here; {SAME_TEXT}"),
+    ("bookmarks", 'table.offsets = array("I", repeat(0, len(ids) + 1))',
+     'table.offsets = array("I", repeat(0, len(ids) + 2))',
+     "a row's fingerprints are read from offsets[i] to offsets[i + 1]: a trailing one is unread"),
+    ("bookmarks", 'table.offsets = array("I", repeat(0, len(ids) + 1))',
+     'table.offsets = array("I", repeat( 1, len(ids) + 1))',
+     "equal offsets, whatever their value, give each row no fingerprints"),
+    ("bookmarks", 'at_last = {fingerprint(r["id"]) for k, r in reversed(batch) if k == last}',
+     'at_last = {fingerprint(r["id"]) for k, r in reversed(batch) if k >= last}',
+     "a batch is in ascending time: no key is above its last one"),
 )  # fmt: skip
 
 
