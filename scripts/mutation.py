@@ -215,6 +215,10 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
     ("bookmarks", "if len(self.fresh) >= FREEZE_ROWS:", "if len(self.fresh) < FREEZE_ROWS:",
      "freezing changed rows at every STATE changes how the STATE is split into tables and "
      "its cost (benchmarks/), never what it covers"),
+    ("bookmarks",
+     "self.segments = [_Segment(merged, merged.pack(tight=True))] if len(merged) else []",
+     "self.segments = [_Segment(merged, merged.pack(tight=False))] if len(merged) else []",
+     "the same table either way; bz2 or zlib for its seconds: sizes within 0.5% at 100k"),
 )  # fmt: skip
 
 
