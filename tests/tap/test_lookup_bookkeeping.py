@@ -8,6 +8,7 @@ What counts is what the next run sends, given the state this run left.
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import threading
@@ -127,6 +128,17 @@ def events_of(sandbox: Any, index: int) -> list[str]:
     return [e["id"] for e in workspace(sandbox).events_for(index, sort="asc")]
 
 
+def summaries(caplog: pytest.LogCaptureFixture) -> dict[str, dict[str, int]]:
+    """Each stream's summary line (`Stream NAME summary: {...}`) of the run, as a dict."""
+    found = {}
+    for record in caplog.records:
+        stream, _, counts = record.getMessage().partition(" summary: ")
+        if counts and stream.startswith("Stream "):
+            found[stream.removeprefix("Stream ")] = ast.literal_eval(counts)
+    caplog.clear()
+    return found
+
+
 def run_stopped(config: dict[str, Any], state: dict[str, Any] | None = None) -> Output:
     """Run the tap in this process, expecting it to stop with exit status 1."""
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
@@ -141,17 +153,27 @@ def run_stopped(config: dict[str, Any], state: dict[str, Any] | None = None) -> 
 
 
 @pytest.mark.parametrize("status", [404, 400])
-def test_a_refused_lookup_is_read_whole_by_the_next_run(sandbox, gate, status):
+def test_a_refused_lookup_is_read_whole_by_the_next_run(sandbox, gate, status, caplog):
+    caplog.set_level("INFO")
     ids = profile_ids(sandbox)
     gate.rules = Rules(profile=ids[2], status=status)
     first = run_tap(tap_config(sandbox, api_url=gate.url))
     assert ids[2] not in ids_of(first, "profiles")
     assert not [r for r in first.records("events") if r["profile_id"] == ids[2]]
     assert len(first.events()) == 4 * 15
+    skipped = "skipped_not_found" if status == 404 else "skipped_validation_error"
+    assert summaries(caplog) == {
+        "events": {"lookups_done": 5, "lookups_read": 4, "records": 60, skipped: 1},
+        "profiles": {"lookups_done": 5, "records": 4, skipped: 1},
+    }
 
     second = run_tap(tap_config(sandbox), state=first.final_state)
     assert ids_of(second, "profiles") == [ids[2]]
     assert ids_of(second, "events") == events_of(sandbox, 2)
+    assert summaries(caplog) == {
+        "events": {"lookups_done": 5, "lookups_read": 5, "records": 15},
+        "profiles": {"lookups_done": 5, "records": 1, "profiles_unchanged": 4},
+    }
     third = run_tap(tap_config(sandbox), state=second.final_state)
     assert not third.records("events") and not third.records("profiles")
 
@@ -201,3 +223,12 @@ def test_a_stopped_run_leaves_a_state_the_next_run_resumes_from(sandbox, gate, c
         assert len(set(after)) == len(after)
         assert not before & set(after) and before | set(after) == wanted
     assert ids_of(stopped, "events", last), "the stop came before any STATE"
+
+
+def test_lookups_with_nothing_before_the_run_end_are_not_asked_for(sandbox, gate, caplog):
+    caplog.set_level("INFO")
+    moment = "2024-06-01T00:00:00Z"
+    config = tap_config(sandbox, api_url=gate.url, start_date=moment, end_date=moment)
+    out = run_tap(config, streams=("events",))
+    assert not out.records("events") and gate.rules.seen["calls"] == 0
+    assert summaries(caplog) == {"events": {"lookups_done": 5, "lookups_up_to_date": 5}}
