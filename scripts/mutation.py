@@ -219,6 +219,12 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
      "self.segments = [_Segment(merged, merged.pack(tight=True))] if len(merged) else []",
      "self.segments = [_Segment(merged, merged.pack(tight=False))] if len(merged) else []",
      "the same table either way; bz2 or zlib for its seconds: sizes within 0.5% at 100k"),
+    ("client", "self.tap.server_faults += 1", "self.tap.server_faults += 2",
+     "the count is only compared with 0 (the exit status)"),
+    ("client",
+     "self.pending >= self.every_n or time.monotonic() - self.last >= self.every_s",
+     "self.pending >= self.every_n or time.monotonic() - self.last > self.every_s",
+     "differs only when the clock reads exactly the interval: nothing to see without timing"),
 )  # fmt: skip
 
 

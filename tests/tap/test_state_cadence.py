@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tap_helpers import Output, run_tap, tap_config
+from tap_helpers import Output, profile_ids, run_tap, tap_config
 
 from cdp_sandbox.config import SandboxConfig
 from cdp_sandbox.config import Workspace as WorkspaceConfig
@@ -74,3 +74,15 @@ def test_state_interval_seconds_0_writes_state_after_every_batch_with_records(sa
     again = run_tap(config(sandbox, **settings), state=first.final_state)
     assert not again.records("events") and not again.records("profiles")
     assert len(again.states) <= 2  # the initial and final STATE: none mid-stream
+
+
+def test_a_slow_stream_writes_state_after_state_interval_seconds(sandbox):
+    """Records trickle in (each page answers 300 ms late, 12 pages): a STATE comes by the
+    clock, long before `state_interval_records`. Nothing measures how long anything took:
+    a slower machine only makes more of them."""
+    sandbox.set_faults(latency_ms=300)
+    settings = {"page_size": 4, "state_interval_records": 10_000, "state_interval_seconds": 1.2}
+    out = run_tap(config(sandbox, profile_ids=profile_ids(sandbox, 3), **settings),
+                  streams=("events",))  # fmt: skip
+    counts = records_between_states(out, "events")
+    assert len(counts) >= 2 and sum(counts) == 3 * EVENTS
