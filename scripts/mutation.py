@@ -225,6 +225,14 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
      "self.pending >= self.every_n or time.monotonic() - self.last >= self.every_s",
      "self.pending >= self.every_n or time.monotonic() - self.last > self.every_s",
      "differs only when the clock reads exactly the interval: nothing to see without timing"),
+    ("client",
+     "self.pending >= self.every_n or time.monotonic() - self.last >= self.every_s",
+     "self.pending >= self.every_n or time.monotonic() % self.last >= self.every_s",
+     "now % then == now - then while the clock's reading at the run's start is above its "
+     "duration"),
+    ("client", "yield Item(item.job, done=True, error=error)",
+     "yield Item(item.job, done=False, error=error)",
+     "the streams read `done` only together with `error is None`"),
 )  # fmt: skip
 
 

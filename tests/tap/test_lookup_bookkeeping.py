@@ -1,8 +1,10 @@
-"""What the tap remembers of a lookup PrimeData refused (404, 400) or a run that stopped.
+"""What the tap remembers of a lookup PrimeData refused (404, 400), one whose pages loop, or a
+run that stopped.
 
 The tap reads the sandbox through a gate: a loopback HTTP proxy that forwards every call, but
-answers one profile with 404 `not_found` or 400 `validation_error` (from its first call, or
-after a number of its event pages), or answers everything with 503 after a number of calls.
+answers one profile with 404 `not_found`, 400 `validation_error` or a cursor repeating for
+ever (from its first call, or after a number of its event pages), or answers everything with
+503 after a number of calls.
 What counts is what the next run sends, given the state this run left.
 """
 
@@ -29,6 +31,7 @@ from tap_primedata.tap import TapPrimeData
 
 EVENTS = "/pub/events/advanced-search"
 REFUSALS = {
+    200: {"data": [], "cursor": {"has_more": True, "next": "the-same-cursor"}},
     404: {"error": {"code": "not_found", "message": "no such profile"}},
     400: {"error": {"code": "validation_error", "message": "bad lookup"}},
 }
@@ -41,8 +44,8 @@ def sandbox_config() -> SandboxConfig:
 
 @dataclass
 class Rules:
-    """What the gate refuses: `profile` with `status` once it had `pages` event pages;
-    every call with 503 once `calls` calls went through."""
+    """What the gate refuses: `profile` with `status` once it had `pages` event pages (200:
+    a page repeating one cursor for ever); every call with 503 once `calls` calls went through."""
 
     profile: str | None = None
     status: int = 404
@@ -232,3 +235,21 @@ def test_lookups_with_nothing_before_the_run_end_are_not_asked_for(sandbox, gate
     out = run_tap(config, streams=("events",))
     assert not out.records("events") and gate.rules.seen["calls"] == 0
     assert summaries(caplog) == {"events": {"lookups_done": 5, "lookups_up_to_date": 5}}
+
+
+def test_a_lookup_whose_cursor_repeats_is_skipped_the_run_fails_the_next_resumes(
+    sandbox, gate, caplog
+):
+    ids, history = profile_ids(sandbox), events_of(sandbox, 3)
+    gate.rules = Rules(profile=ids[3], status=200, pages=1)
+    config = tap_config(sandbox, page_size=4)
+    first = run_stopped({**config, "api_url": gate.url})
+    assert first.returncode == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "repeated a pagination cursor" in errors[0], errors
+    assert "will exit non-zero" in errors[0]
+    assert [r["id"] for r in first.records("events") if r["profile_id"] == ids[3]] == history[:4]
+    assert len(first.events()) == 4 * 15 + 4 and len(first.records("profiles")) == 5
+
+    second = run_tap(config, state=first.final_state)
+    assert ids_of(second, "events") == history[4:] and not second.records("profiles")
