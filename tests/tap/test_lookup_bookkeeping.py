@@ -51,6 +51,7 @@ class Rules:
     status: int = 404
     pages: int = 0
     calls: int | None = None
+    mangle: bool = False  # forward `profile`'s first events page with a bad time and no id
     seen: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,7 +60,7 @@ class Rules:
             self.seen["calls"] += 1
             if self.calls is not None and self.seen["calls"] > self.calls:
                 return 503, {"error": {"code": "server_error", "message": "down"}}
-            if self.profile is None or body.get("profile_id") != self.profile:
+            if self.profile is None or body.get("profile_id") != self.profile or self.mangle:
                 return None
             if path == EVENTS:
                 self.seen[self.profile] += 1
@@ -68,6 +69,15 @@ class Rules:
             elif self.pages:
                 return None  # refused part way: its events only
             return self.status, REFUSALS[self.status]
+
+    def mangled(self, asked: dict[str, Any], answer: bytes) -> bytes:
+        """`profile`'s first page: its 2nd event's time unreadable, its 4th without an id."""
+        if asked.get("profile_id") != self.profile:
+            return answer
+        page = json.loads(answer)
+        page["data"][1]["time_stamp"] = "not a time"
+        page["data"][3]["id"] = ""
+        return json.dumps(page).encode()
 
 
 class _Gate(BaseHTTPRequestHandler):
@@ -85,6 +95,8 @@ class _Gate(BaseHTTPRequestHandler):
             answer = requests.post(self.server.upstream + self.path, data=data,
                                    headers=headers, timeout=30)  # fmt: skip
             status, body = answer.status_code, answer.content
+            if self.server.rules.mangle and self.path == EVENTS and b"cursor" not in data:
+                body = self.server.rules.mangled(json.loads(data), body)
         else:
             status, body = refused[0], json.dumps(refused[1]).encode()
         self.send_response(status)
@@ -253,3 +265,27 @@ def test_a_lookup_whose_cursor_repeats_is_skipped_the_run_fails_the_next_resumes
 
     second = run_tap(config, state=first.final_state)
     assert ids_of(second, "events") == history[4:] and not second.records("profiles")
+
+
+def test_events_without_a_time_or_an_id_are_skipped_and_the_rest_read(sandbox, gate, caplog):
+    caplog.set_level("INFO")
+    ids, history = profile_ids(sandbox), events_of(sandbox, 0)
+    gate.rules = Rules(profile=ids[0], mangle=True)
+    out = run_tap(tap_config(sandbox, api_url=gate.url, page_size=5), streams=("events",))
+    wanted = [e for i, e in enumerate(history) if i not in (1, 3)]
+    assert [r["id"] for r in out.records("events") if r["profile_id"] == ids[0]] == wanted
+    assert len(out.events()) == 5 * 15 - 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"Event {history[1]} skipped: time_stamp 'not a time'"]
+    assert summaries(caplog)["events"]["events_bad_time_stamp"] == 1
+
+
+def test_a_lookup_listed_twice_is_read_once_and_the_rest_all_read(sandbox, caplog):
+    caplog.set_level("INFO")
+    ids = profile_ids(sandbox)
+    listed = [ids[0], ids[1], ids[0], ids[2], ids[1], ids[3], ids[4]]
+    out = run_tap(tap_config(sandbox, profile_ids=listed))
+    assert set(out.events()) == set(expected_events(sandbox))
+    assert sorted(ids_of(out, "profiles")) == sorted(ids)
+    counts = summaries(caplog)
+    assert counts["events"]["duplicate_lookups"] == counts["profiles"]["duplicate_lookups"] == 2
