@@ -23,7 +23,15 @@ from typing import Any
 
 import pytest
 import requests
-from tap_helpers import Output, expected_events, profile_ids, run_tap, tap_config, workspace
+from tap_helpers import (
+    Output,
+    append_events,
+    expected_events,
+    profile_ids,
+    run_tap,
+    tap_config,
+    workspace,
+)
 
 from cdp_sandbox.config import SandboxConfig
 from cdp_sandbox.config import Workspace as WorkspaceConfig
@@ -289,3 +297,18 @@ def test_a_lookup_listed_twice_is_read_once_and_the_rest_all_read(sandbox, caplo
     assert sorted(ids_of(out, "profiles")) == sorted(ids)
     counts = summaries(caplog)
     assert counts["events"]["duplicate_lookups"] == counts["profiles"]["duplicate_lookups"] == 2
+
+
+def test_an_event_past_the_run_end_in_naive_timezone_waits_for_the_next_run(sandbox):
+    """PrimeData filters `end` on its own reading of a zoneless time; the tap reads it in
+    `naive_timezone` and keeps only what is before the run's end, the rest is next run's."""
+    ids, end = profile_ids(sandbox, 1), "2026-01-01T00:00:00Z"
+    (late,) = append_events(sandbox, ids[0], [
+        {"event_name": "PageView", "time_stamp": "2025-12-31T22:00:00"},  # 03:00Z at -05:00
+    ])  # fmt: skip
+    config = tap_config(sandbox, profile_ids=ids, naive_timezone="-05:00")
+    first = run_tap({**config, "end_date": end}, streams=("events",))
+    assert late not in first.events() and first.events()
+    second = run_tap(config, state=first.final_state, streams=("events",))
+    assert list(second.events()) == [late]
+    assert second.events()[late]["time_stamp"] == "2026-01-01T03:00:00Z"
