@@ -303,12 +303,13 @@ def test_an_event_past_the_run_end_in_naive_timezone_waits_for_the_next_run(sand
     """PrimeData filters `end` on its own reading of a zoneless time; the tap reads it in
     `naive_timezone` and keeps only what is before the run's end, the rest is next run's."""
     ids, end = profile_ids(sandbox, 1), "2026-01-01T00:00:00Z"
-    (late,) = append_events(sandbox, ids[0], [
+    at_end, late = append_events(sandbox, ids[0], [
+        {"event_name": "PageView", "time_stamp": "2025-12-31T19:00:00"},  # the end at -05:00
         {"event_name": "PageView", "time_stamp": "2025-12-31T22:00:00"},  # 03:00Z at -05:00
     ])  # fmt: skip
     config = tap_config(sandbox, profile_ids=ids, naive_timezone="-05:00")
     first = run_tap({**config, "end_date": end}, streams=("events",))
-    assert late not in first.events() and first.events()
+    assert first.events() and not {at_end, late} & set(first.events())
     second = run_tap(config, state=first.final_state, streams=("events",))
-    assert list(second.events()) == [late]
-    assert second.events()[late]["time_stamp"] == "2026-01-01T03:00:00Z"
+    assert list(second.events()) == [at_end, late]
+    assert second.events()[at_end]["time_stamp"] == end
