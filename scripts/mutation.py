@@ -233,6 +233,19 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
     ("client", "yield Item(item.job, done=True, error=error)",
      "yield Item(item.job, done=False, error=error)",
      "the streams read `done` only together with `error is None`"),
+    ("ledger_memory", "@property", "",
+     "a method is truthy: a real run also remembers this version's keys aside, and those are "
+     "never missing anyway"),
+    ("ledger_memory", "while len(jobs) < 32:  # whatever else is waiting goes in the same round",
+     "while len(jobs) == 32:  # whatever else is waiting goes in the same round",
+     "outcomes merged into one transaction or written one by one: the same rows"),
+    ("ledger_memory", 'super().__init__(name="ledger-writer", daemon=True)',
+     'super().__init__(name="ledger-writer", daemon=False)',
+     "every run stops the writer (RunMemory.finish) before it exits"),
+    ("ledger_memory",
+     "if self.delete_missing and text is not None and isinstance(version, int):",
+     "if self.delete_missing and text is not None or isinstance(version, int):",
+     "without delete_missing the keys kept aside are dropped unread"),
 )  # fmt: skip
 
 

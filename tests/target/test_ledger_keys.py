@@ -49,3 +49,18 @@ def test_a_rerun_sends_only_what_changed_whatever_the_key(
     assert [u["user_id"] for u in upserts(sandbox)[N:]] == ["u2"]
     counts = route_summary(third)
     assert (counts["changed"], counts["unchanged"]) == (1, N - 1)
+
+
+def test_a_stream_without_key_properties_is_delivered_whole_every_run(
+    sandbox, tmp_path, caplog, ledger_uri
+):
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    schema = {**USERS_SCHEMA, "key_properties": []}
+    messages = [schema, *[user(i) for i in range(N)], {"type": "STATE", "value": {"n": N}}]
+    for run in (1, 2):  # nothing to compare a keyless record with: sent each run
+        result = deliver(cfg, messages, tmp_path, caplog)
+        assert result.exit_code == 0, result.logs
+        assert sorted(u["user_id"] for u in upserts(sandbox)) == sorted(
+            f"u{i}" for i in range(N) for _ in range(run)
+        )
+        assert result.states == [{"n": N}]
