@@ -64,3 +64,18 @@ def test_a_stream_without_key_properties_is_delivered_whole_every_run(
             f"u{i}" for i in range(N) for _ in range(run)
         )
         assert result.states == [{"n": N}]
+
+
+def test_a_refused_record_without_key_properties_is_dead_lettered_and_the_run_goes_on(
+    sandbox, tmp_path, caplog, ledger_uri
+):
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    cfg["mappings"][0]["fields"] = {"email": "email", "name": "name"}
+    schema = {**USERS_SCHEMA, "key_properties": []}
+    bad = {"type": "RECORD", "stream": "users", "record": {"user_id": "x", "name": "no keys"}}
+    messages = [schema, bad, *[user(i) for i in range(N)], {"type": "STATE", "value": {"n": 1}}]
+    result = deliver(cfg, messages, tmp_path, caplog)
+    assert result.exit_code == 1, result.logs  # rejections, not a stop
+    assert [d["record"]["user_id"] for d in result.dead] == ["x"]
+    assert len(upserts(sandbox)) == N and result.states == [{"n": 1}]
+    assert route_summary(result)["rejected"] == 1
