@@ -361,7 +361,11 @@ def run_target(
             flush=True,
         )
     subprocess.run(["cosmic-ray", "exec", str(config), str(session)], cwd=root, check=True)
-    return summarize(name, target, session, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    earlier = out / f"{name}.json"
+    if survivors and earlier.exists():  # the time of the whole session, both runs
+        seconds += json.loads(earlier.read_text())["seconds"]
+    return summarize(name, target, session, seconds)
 
 
 def summarize(name: str, target: Target, session: Path, seconds: float) -> dict:
