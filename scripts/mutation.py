@@ -258,6 +258,14 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
      "if self.written >= ANALYZE_AFTER:  # fresh statistics keep the next run's lookups fast",
      "if self.written > ANALYZE_AFTER:  # fresh statistics keep the next run's lookups fast",
      "when the query planner's statistics are refreshed: the same rows, a cost only"),
+    ("ledger_store",
+     'self._write_lock = threading.Lock() if self.dialect == "sqlite" else None',
+     'self._write_lock = threading.Lock() if self.dialect <= "sqlite" else None',
+     "PostgreSQL writes of one process taken one at a time too: the same rows, slower"),
+    ("ledger_store",
+     "query = sa.select(table.c.route_id).where(table.c.route_id == rid).limit(1)",
+     "query = sa.select(table.c.route_id).where(table.c.route_id == rid).limit( 2)",
+     "only whether a row exists is read"),
 )  # fmt: skip
 
 
