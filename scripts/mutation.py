@@ -266,6 +266,8 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
      "query = sa.select(table.c.route_id).where(table.c.route_id == rid).limit(1)",
      "query = sa.select(table.c.route_id).where(table.c.route_id == rid).limit( 2)",
      "only whether a row exists is read"),
+    ("ledger_store", "time.sleep(0.1 * (attempt + 1))", "time.sleep(0.1 // (attempt + 1))",
+     "how long to wait before trying again to create the tables: time only"),
 )  # fmt: skip
 
 
