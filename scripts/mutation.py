@@ -369,10 +369,14 @@ def run_target(
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
     )
-    if survivors:
+    if survivors:  # every survivor not known to be equivalent
         with sqlite3.connect(session) as db:
-            again = db.execute("DELETE FROM work_results WHERE test_outcome = 'survived'")
-            print(f"{name}: {again.rowcount} survivors to run again", flush=True)
+            rows = db.execute(
+                "SELECT job_id, diff FROM work_results WHERE upper(test_outcome) = 'SURVIVED'"
+            ).fetchall()
+            again = [(job,) for job, diff in rows if not equivalence(name, changed_lines(diff))]
+            db.executemany("DELETE FROM work_results WHERE job_id = ?", again)
+        print(f"{name}: {len(again)} survivors to run again", flush=True)
     else:
         subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=root, check=True)
         with use_db(str(session)) as db:
@@ -404,11 +408,7 @@ def summarize(name: str, target: Target, session: Path, seconds: float) -> dict:
             in_scope += 1
             if result.test_outcome is TestOutcome.SURVIVED:
                 mutation = item.mutations[0]
-                changed = [
-                    line
-                    for line in (result.diff or "").splitlines()
-                    if line[:1] in "+-" and line[:3] not in ("+++", "---")
-                ]
+                changed = changed_lines(result.diff)
                 survivor = {
                     "line": mutation.start_pos[0],
                     "operator": mutation.operator_name.removeprefix("core/"),
@@ -440,6 +440,15 @@ def summarize(name: str, target: Target, session: Path, seconds: float) -> dict:
         "survivors": sorted(survivors, key=lambda s: s["line"]),
         "equivalents": sorted(equivalents, key=lambda s: s["line"]),
     }
+
+
+def changed_lines(diff: str | None) -> list[str]:
+    """The removed and added lines of a mutant's diff."""
+    return [
+        line
+        for line in (diff or "").splitlines()
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
 
 
 def equivalence(target: str, diff: list[str]) -> str | None:
