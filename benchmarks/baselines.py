@@ -2,6 +2,7 @@
 
     python -m benchmarks.baselines tap --config tap.json [--profiles]   > singer.jsonl
     python -m benchmarks.baselines target --config target.json          < singer.jsonl
+        (the first mapping: `event` routes as `event_batch`, `user` routes as `user_batch`)
     python -m benchmarks.baselines incremental --config tap.json \
         --state known.json --state-out known-after.json                  > singer.jsonl
 
@@ -244,7 +245,9 @@ def run_target(cfg: dict[str, Any]) -> int:
     url = f"{dm['api_url']}?secret={dm['secret']}"
     size = int(dm.get("batch_size") or 100)
     workers = int(cfg.get("max_concurrency") or 1)
-    fields = cfg["mappings"][0]["fields"]
+    mapping = cfg["mappings"][0]
+    users = mapping.get("type") == "user"  # `user_batch` of whole records, else `event_batch`
+    fields = mapping.get("fields") or {}
     buffers: dict[str, list[dict[str, Any]]] = {}
     inflight: list[Future[int]] = []
     sent = received = 0
@@ -253,8 +256,11 @@ def run_target(cfg: dict[str, Any]) -> int:
 
         def send(name: str) -> None:
             nonlocal sent, inflight
+            props = buffers.pop(name)
             body = orjson.dumps(
-                {"type": "event_batch", "event": name, "properties": buffers.pop(name)}
+                {"type": "user_batch", "properties": props}
+                if users
+                else {"type": "event_batch", "event": name, "properties": props}
             )
             inflight.append(pool.submit(_post_batch, url, body))
             if len(inflight) >= workers * 2:  # bounded: wait for the oldest half
@@ -276,9 +282,12 @@ def run_target(cfg: dict[str, Any]) -> int:
             if kind == "RECORD":
                 received += 1
                 record = msg["record"]
-                name = record["event_name"]
+                if users:
+                    name, item = "user", {k: v for k, v in record.items() if v is not None}
+                else:
+                    name, item = record["event_name"], _item(record, fields)
                 buf = buffers.setdefault(name, [])
-                buf.append(_item(record, fields))
+                buf.append(item)
                 if len(buf) >= size:
                     send(name)
             elif kind == "STATE":

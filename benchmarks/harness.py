@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +36,18 @@ class Settings:
     batch_size: int = 100
     latency_ms: float = 50.0
     repeat: int = 1
+    demo_profiles: int = 10_000  # scenario 12
+    demo_latency_ms: float = 20.0
+
+
+Sample = tuple[float | None, float | None]  # one repeat: (ours, baseline)
 
 
 @dataclass
 class Row:
-    """One line of the table."""
+    """One line of the table. With `samples` (one `(ours, baseline)` pair a repeat), `ours`
+    and `baseline` are the medians of their repeats and `ratio` the median of the repeats'
+    own ratios, with `ratio_range` its min-max: never the best run."""
 
     scenario: str
     metric: str
@@ -48,12 +56,54 @@ class Row:
     goal: str = ""
     ok: bool | None = None
     note: str = ""
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        """Each repeat's ours / baseline (both from the same repeat, run side by side)."""
+        if self.samples:
+            return [o / b for o, b in self.samples if o is not None and b]
+        if self.ours is None or not self.baseline:
+            return []
+        return [self.ours / self.baseline]
 
     @property
     def ratio(self) -> float | None:
-        if self.ours is None or not self.baseline:
-            return None
-        return self.ours / self.baseline
+        ratios = self.ratios
+        return statistics.median(ratios) if ratios else None
+
+    @property
+    def ratio_range(self) -> tuple[float, float] | None:
+        ratios = self.ratios
+        return (min(ratios), max(ratios)) if len(ratios) > 1 else None
+
+    @property
+    def ours_range(self) -> tuple[float, float] | None:
+        """min-max of `ours` over the repeats (rows whose figure is itself a ratio)."""
+        values = [o for o, _ in self.samples if o is not None]
+        return (min(values), max(values)) if len(values) > 1 else None
+
+
+def sampled(
+    scenario: str,
+    metric: str,
+    samples: list[Sample],
+    goal: str = "",
+    need: float | None = None,
+    note: str = "",
+) -> Row:
+    """A row from its repeats: medians of each side, `ok` from the median ratio >= `need`."""
+    ours = _median([o for o, _ in samples])
+    base = _median([b for _, b in samples])
+    row = Row(scenario, metric, ours, base, goal, None, note, samples)
+    if need is not None and row.ratio is not None and len(row.ratios) == len(samples):
+        row.ok = row.ratio >= need
+    return row
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present and len(present) == len(values) else None
 
 
 @dataclass
@@ -71,36 +121,75 @@ def tap_cmd(cfg: Path, catalog: Path | None) -> list[str]:
 
 
 def measured(box: SandboxProcess, fn: Callable[[], Run], repeat: int = 1) -> dict[str, Any]:
-    """Best (shortest) of `repeat` runs, with the vendor calls the sandbox served for it."""
-    best: dict[str, Any] | None = None
+    """`repeat` runs: the median one (by wall time; the lower of two middles), with every
+    run's figures in `runs` and the wall times' min-max in `wall_s_range`."""
+    return summary([one_run(box, fn) for _ in range(max(1, repeat))])
+
+
+def measured_pair(
+    box: SandboxProcess, base: Callable[[], Run], ours: Callable[[], Run], repeat: int = 1
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The baseline and ours taken in turns, `repeat` times: each repeat's ratio compares
+    two runs made one after the other, under the same machine load."""
+    base_runs, ours_runs = [], []
     for _ in range(max(1, repeat)):
-        box.reset()
-        before, box_cpu = box.requests_served(), box.cpu_s()
-        run = fn()
-        info = {
-            "wall_s": round(run.wall_s, 3),
-            "cpu_s": round(run.cpu_s, 3),
-            "sandbox_cpu_s": round(box.cpu_s() - box_cpu, 3),
-            "ok": run.ok,
-            "returncodes": run.returncodes,
-            "peak_rss_mb": [round(r, 1) for r in run.peak_rss_mb],
-            "records_out": run.records_out,
-            "states_out": run.states_out,
-            "lines_out": run.lines_out,
-            "requests": box.requests_served() - before,
-            "delivered": delivered(box),
-        }
-        if not run.ok:
-            info["stderr_tail"] = run.stderr_tail
-        if best is None or info["wall_s"] < best["wall_s"]:
-            best = info
-    assert best is not None
-    return best
+        base_runs.append(one_run(box, base))
+        ours_runs.append(one_run(box, ours))
+    return summary(base_runs), summary(ours_runs)
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median run of `runs` (by wall time), with all of them under `runs`."""
+    order = sorted(runs, key=lambda r: r["wall_s"])
+    mid = dict(order[(len(order) - 1) // 2])
+    mid["runs"] = runs
+    mid["wall_s_range"] = [order[0]["wall_s"], order[-1]["wall_s"]]
+    return mid
+
+
+def runs_of(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each repeat's figures (a single run when `info` is one)."""
+    return list(info.get("runs") or [info])
+
+
+def pairs(
+    ours: dict[str, Any], base: dict[str, Any] | None, value: Callable[[dict[str, Any]], Any]
+) -> list[Sample]:
+    """`(value(ours run), value(baseline run))` for each repeat, in the order they ran."""
+    if base is None:
+        return [(value(o), None) for o in runs_of(ours)]
+    return list(zip([value(o) for o in runs_of(ours)], [value(b) for b in runs_of(base)],
+                    strict=False))  # fmt: skip
+
+
+def one_run(box: SandboxProcess, fn: Callable[[], Run]) -> dict[str, Any]:
+    """One run, with the vendor calls the sandbox served for it."""
+    box.reset()
+    before, box_cpu = box.requests_served(), box.cpu_s()
+    run = fn()
+    info = {
+        "wall_s": round(run.wall_s, 3),
+        "cpu_s": round(run.cpu_s, 3),
+        "sandbox_cpu_s": round(box.cpu_s() - box_cpu, 3),
+        "ok": run.ok,
+        "returncodes": run.returncodes,
+        "peak_rss_mb": [round(r, 1) for r in run.peak_rss_mb],
+        "records_out": run.records_out,
+        "states_out": run.states_out,
+        "lines_out": run.lines_out,
+        "requests": box.requests_served() - before,
+        "delivered": delivered(box),
+    }
+    if not run.ok:
+        info["stderr_tail"] = run.stderr_tail
+    return info
 
 
 def delivered(box: SandboxProcess) -> int:
+    """Events and users Dmartech received."""
     body = requests.get(f"{box.url}/_sandbox/received?summary=1", timeout=60).json()
-    return int(body.get("received", {}).get("dmartech", {}).get("counts", {}).get("events", 0))
+    counts = body.get("received", {}).get("dmartech", {}).get("counts", {})
+    return int(counts.get("events", 0)) + int(counts.get("users", 0))
 
 
 def rate(records: int, info: dict[str, Any]) -> float | None:
@@ -125,38 +214,32 @@ def latency_rows(
     base: dict[str, Any],
     concurrency: int | None = None,
 ) -> list[Row]:
+    """wall / (requests x latency / concurrency), each repeat against its own requests; the
+    rows give the median with its min-max."""
     concurrency = concurrency or s.concurrency
+
+    def ideal(run: dict[str, Any]) -> float:
+        return run["requests"] * s.latency_ms / 1000 / concurrency
+
+    def over(run: dict[str, Any]) -> float | None:
+        return run["wall_s"] / ideal(run) if ideal(run) and run["ok"] else None
+
     rows = []
     for who, info in (("ours", ours), ("baseline", base)):
-        ideal = info["requests"] * s.latency_ms / 1000 / concurrency
-        info["ideal_s"] = round(ideal, 3)
-        ratio = info["wall_s"] / ideal if ideal and info["ok"] else None
-        info["wall_over_ideal"] = ratio
+        info["ideal_s"] = round(ideal(info), 3)
+        info["wall_over_ideal"] = over(info)
+        samples = pairs(info, None, over)
+        row = sampled(name, "wall / ideal" if who == "ours" else "baseline wall / ideal", samples)
         if who == "ours":
-            rows.append(
-                Row(
-                    name,
-                    "wall / ideal",
-                    ratio,
-                    None,
-                    "<= 1.3",
-                    None if ratio is None else ratio <= 1.3,
-                    f"{info['requests']} req x {s.latency_ms:g} ms / {concurrency}"
-                    f" = {ideal:.1f}s ideal; wall {info['wall_s']:.1f}s",
-                )
+            row.goal = "<= 1.3"
+            row.ok = None if row.ours is None else row.ours <= 1.3
+            row.note = (
+                f"{info['requests']} req x {s.latency_ms:g} ms / {concurrency}"
+                f" = {ideal(info):.1f}s ideal; wall {info['wall_s']:.1f}s"
             )
         else:
-            rows.append(
-                Row(
-                    name,
-                    "baseline wall / ideal",
-                    ratio,
-                    None,
-                    "",
-                    None,
-                    f"{info['requests']} req; wall {info['wall_s']:.1f}s",
-                )
-            )
+            row.note = f"{info['requests']} req; wall {info['wall_s']:.1f}s"
+        rows.append(row)
     return rows
 
 
@@ -175,21 +258,16 @@ def target_pair(
     s: Settings, box: SandboxProcess, data: Path, tag: str, repeat: int = 1
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     cfg = target_cfg(box, s, tag)
-    base = measured(
+    return measured_pair(
         box,
         lambda: run_pipeline(
             [python_cmd("benchmarks.baselines", "target", "--config", str(cfg))],
             stdin=data,
             workdir=s.workdir,
         ),
-        repeat,
-    )
-    ours = measured(
-        box,
         lambda: run_pipeline([[TARGET, "--config", str(cfg)]], stdin=data, workdir=s.workdir),
         repeat,
     )
-    return base, ours
 
 
 def ratio_ok(ours: float | None, base: float | None, need: float) -> bool | None:

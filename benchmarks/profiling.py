@@ -1,4 +1,5 @@
-"""`--profile`: the tap (scenario 1) and the target (scenario 3) under cProfile, every thread.
+"""`--profile`: the tap (scenario 1) and the target (scenario 3) under cProfile, every thread;
+and, when `py-spy` is installed (the `bench` extra), the target sampled by py-spy.
 
 pyinstrument and plain cProfile sample only the main thread, but the tap's page fetches and
 the target's deliveries run on worker threads; so each thread gets its own `cProfile.Profile`
@@ -6,6 +7,10 @@ the target's deliveries run on worker threads; so each thread gets its own `cPro
 by cumulative time) land in `benchmarks/results/profile-{tap,target}.txt`.
 
     python -m benchmarks.profiling REPORT MODULE:CALLABLE [args...]   # one profiled run
+
+cProfile's per-call overhead inflates small functions; py-spy samples the real process
+(`--gil`: only the thread holding the interpreter lock, i.e. where CPU goes) with the ledger on
+as scenario 3 runs it: `profile-target-pyspy.txt` lists functions by own and by inclusive share.
 """
 
 from __future__ import annotations
@@ -15,15 +20,17 @@ import cProfile
 import importlib
 import io
 import pstats
+import shutil
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from benchmarks import configs
 from benchmarks.datagen import write_events_file
-from benchmarks.harness import EVENTS_PER_PROFILE, TAP, Settings
-from benchmarks.measure import python_cmd, run_pipeline, sandbox
+from benchmarks.harness import EVENTS_PER_PROFILE, TAP, TARGET, Settings
+from benchmarks.measure import VENV_BIN, python_cmd, run_pipeline, sandbox
 
 TAP_ENTRY = "tap_primedata.tap:TapPrimeData.cli"
 TARGET_ENTRY = "target_cdp.target:TargetCDP.cli"
@@ -103,7 +110,55 @@ def profile(s: Settings, results: Path) -> dict[str, str]:
             "benchmarks.profiling", str(target_report), TARGET_ENTRY, "--config", str(gpath)
         )
         run_pipeline([cmd], stdin=data, workdir=s.workdir, count_output=False)
-    return {"tap": str(tap_report), "target": str(target_report)}
+    out = {"tap": str(tap_report), "target": str(target_report)}
+    spy = str(VENV_BIN / "py-spy") if (VENV_BIN / "py-spy").exists() else shutil.which("py-spy")
+    if spy:
+        out["target_pyspy"] = str(pyspy_target(spy, s, results, data))
+    return out
+
+
+def pyspy_target(spy: str, s: Settings, results: Path, data: Path) -> Path:
+    """The target on `data` (scenario 3's route, SQLite ledger on) under `py-spy record --gil`."""
+    raw, report = results / "profile-target-pyspy.raw", results / "profile-target-pyspy.txt"
+    with sandbox(profiles=10, events_per_profile=10) as box:
+        for stale in s.workdir.glob("target-cdp-ledger.db*"):
+            stale.unlink()
+        gcfg = configs.target_config(box, s.concurrency, s.batch_size, s.workdir)
+        gpath = configs.write_json(s.workdir / "target-pyspy.json", gcfg)
+        cmd = [spy, "record", "--gil", "--threads", "--rate", "250", "--format", "raw",
+               "--output", str(raw), "--", TARGET, "--config", str(gpath)]  # fmt: skip
+        run = run_pipeline([cmd], stdin=data, workdir=s.workdir, count_output=False)
+    if not raw.exists():
+        report.write_text(f"py-spy failed: {run.stderr_tail}\n")
+        return report
+    report.write_text(spy_summary(raw.read_text().splitlines()))
+    return report
+
+
+def spy_summary(lines: list[str], top: int = TOP) -> str:
+    """py-spy's raw (collapsed) stacks as shares of samples: per thread, per function's own
+    time and per function including what it calls."""
+    total, threads, own, inclusive = 0, Counter[str](), Counter[str](), Counter[str]()
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n, frames = int(count), stack.split(";")
+        total += n
+        threads[frames[0]] += n
+        names = [f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] if "/" in f else f
+                 for f in frames[1:]]  # fmt: skip
+        if names:
+            own[names[-1]] += n
+        for name in set(names):
+            inclusive[name] += n
+    out = [f"# py-spy --gil: {total} samples (CPU of the thread holding the GIL)", "", "## threads"]
+    out += [f"{100 * n / total:5.1f}%  {name}" for name, n in threads.most_common(top)]
+    out += ["", "## own time"]
+    out += [f"{100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
+    out += ["", "## inclusive"]
+    out += [f"{100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top)]
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

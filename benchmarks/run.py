@@ -3,7 +3,8 @@
 scripts/bench                 # everything, full sizes (scenario 6 reads 1M records)
 scripts/bench --quick         # smaller sizes (scenario 6 at 20k / 200k, 7 at 10k lookups)
 scripts/bench --only 1 --only 3
-scripts/bench --profile       # also pyinstrument reports of the tap and the target
+scripts/bench --only 3 --repeat 3   # median of 3 (min-max beside it), as the README
+scripts/bench --profile       # also per-thread cProfile reports of the tap and the target
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lookups", type=int, help="lookups of scenario 7 (run after run)")
     p.add_argument("--latency-lookups", type=int, help="lookups of scenario 8")
     p.add_argument("--state-sizes", type=int, nargs="+", help="lookups of scenario 9")
+    p.add_argument("--demo-profiles", type=int, help="profiles of scenario 12 (20 events each)")
     p.add_argument(
         "--concurrency",
         type=int,
@@ -55,8 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=100, help="Dmartech batch_size")
     p.add_argument("--latency-ms", type=float, default=50.0)
-    p.add_argument("--repeat", type=int, default=1, help="best of N for scenarios 1 and 3")
-    p.add_argument("--profile", action="store_true", help="pyinstrument the tap and target")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each measured figure (scenarios 1-5, 10-12; the baseline and ours in "
+        "turns): the table gives the median with min-max, never the best; the README's "
+        "figures use 3",
+    )
+    p.add_argument(
+        "--profile", action="store_true", help="cProfile the tap and target; py-spy the target"
+    )
     p.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     return p
 
@@ -74,6 +85,7 @@ def settings(args: argparse.Namespace) -> Settings:
         s.rss_sizes = (20_000, 200_000)
         s.incremental_lookups, s.incremental_latency_lookups = 10_000, 2_000
         s.state_sizes = (20_000, 200_000)
+        s.demo_profiles = 1_000
     s.records = args.records or s.records
     s.latency_profiles = args.latency_profiles or s.latency_profiles
     s.latency_records = args.latency_records or s.latency_records
@@ -81,6 +93,7 @@ def settings(args: argparse.Namespace) -> Settings:
     s.incremental_lookups = args.lookups or s.incremental_lookups
     s.incremental_latency_lookups = args.latency_lookups or s.incremental_latency_lookups
     s.state_sizes = tuple(args.state_sizes) if args.state_sizes else s.state_sizes
+    s.demo_profiles = args.demo_profiles or s.demo_profiles
     s.workdir.mkdir(parents=True, exist_ok=True)
     return s
 
@@ -91,18 +104,32 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _spread(value: str, span: tuple[float, float] | None, digits: int) -> str:
+    """`value (min-max)` when there were repeats."""
+    if span is None or value == "-":
+        return value
+    return f"{value} ({span[0]:,.{digits}f}-{span[1]:,.{digits}f})"
+
+
+def row_json(r: Row) -> dict[str, Any]:
+    return {**asdict(r), "ratio": r.ratio, "ratio_range": r.ratio_range}
+
+
 def table(rows: list[Row]) -> str:
+    """The table: medians of the repeats, min-max in brackets."""
     head = ("scenario", "metric", "ours", "baseline", "ratio", "goal", "met", "note")
     lines = []
     for r in rows:
         small = r.ours is not None and abs(r.ours) < 100
+        digits = 2 if small else 0
+        ours_span = r.ours_range if r.baseline is None else None
         lines.append(
             (
                 r.scenario,
                 r.metric,
-                _fmt(r.ours, 2 if small else 0),
+                _spread(_fmt(r.ours, digits), ours_span, digits),
                 _fmt(r.baseline),
-                _fmt(r.ratio, 2),
+                _spread(_fmt(r.ratio, 2), r.ratio_range, 2),
                 r.goal,
                 {True: "yes", False: "NO", None: ""}[r.ok],
                 r.note,
@@ -149,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         report["scenarios"][str(number)] = {
             "name": fn.__name__,
             "seconds": round(time.perf_counter() - start, 1),
-            "rows": [{**asdict(r), "ratio": r.ratio} for r in result.rows],
+            "rows": [row_json(r) for r in result.rows],
             "details": result.details,
         }
     if args.profile:

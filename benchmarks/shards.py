@@ -34,14 +34,14 @@ import psutil
 
 from benchmarks.harness import Result, Row, Settings
 from benchmarks.measure import ROOT, sandbox
-from cdp_sandbox import demo
+from cdp_demo import configs
 from cdp_sandbox.config import Credentials
 
 TEST_HELPERS = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]  # postgres_server, shard_helpers
 SHARDS = 4
 SAMPLE_S = 0.025
 # Profiles to Dmartech users, events to Dmartech events: the demo's Dmartech routes.
-MAPPINGS = [route for route in demo.MAPPINGS if route["destination"] == "dmartech"]
+MAPPINGS = [route for route in configs.MAPPINGS if route["destination"] == "dmartech"]
 
 
 def shard_scaling(s: Settings) -> Result:
@@ -126,7 +126,7 @@ def _run(box: Any, server: Any, s: Settings, lookups: int, shards: int) -> dict[
     work.mkdir(parents=True)
     project = make_project(work, shards)
     lookup_file = work / "profiles.jsonl"
-    profiles = demo.workspace_profiles(box.url, lookups)
+    profiles = configs.workspace_profiles(box.url, lookups)
     lines = (json.dumps({"profile_id": p["profile_id"]}) + "\n" for p in profiles)
     lookup_file.write_text("".join(lines))
     ledger_db = server.create_database()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from benchmarks.harness import Result, Row, Settings
 from tap_primedata import timestamps as ts
 from tap_primedata.bookmarks import STATE_KEY, EventBookmarks
 from tap_primedata.profile_marks import ProfileMarks, request_fingerprint
@@ -233,3 +234,71 @@ def figures(n: int) -> dict[str, Any]:
         "largest_midrun_state": largest,
         "previous_final": first.final["total"],
     }
+
+
+def state_size(s: Settings) -> Result:
+    """(9) state in process at 100k and 1M lookups: bytes, mid-run STATE, load/write, memory."""
+    res = Result()
+    for n in s.state_sizes:
+        fig = figures(n)
+        res.details[str(n)] = fig
+        first, second, memory = fig["first"], fig["second"], fig["memory"]
+        final = second["final"]
+        name = f"9 state {n:,}"
+        per = final["total"] / n
+        res.rows.append(
+            Row(
+                name,
+                "final bytes / lookup",
+                per,
+                None,
+                "<= 16 at 1M",
+                per <= 16 if n >= 1_000_000 else None,
+                f"events {final['events'] / n:.1f} + profiles {final['profiles'] / n:.1f} B a "
+                f"lookup; {final['total']:,} B",
+            )
+        )
+        largest = max(second["states"], key=lambda st: st["bytes"], default=None)
+        if largest is not None:
+            previous = first["final"]["total"]
+            res.rows.append(
+                Row(
+                    name,
+                    "largest mid-run STATE",
+                    largest["bytes"],
+                    previous,
+                    "~ previous state + changes",
+                    None,
+                    f"{largest['stream']} at {largest['lookups_done']:,} lookups read, "
+                    f"{largest['records']:,} records emitted: {largest['bytes'] - previous:+,} B "
+                    f"on the previous final state (the baseline column)",
+                )
+            )
+        res.rows.append(
+            Row(
+                name,
+                "load CPU s",
+                second["load_s"],
+                None,
+                "",
+                None,
+                "state JSON text -> both streams' bookmarks; state work during the run "
+                f"{second['loop_us']['profiles']:.1f} + {second['loop_us']['events']:.1f} us a "
+                "lookup (profiles + events)",
+            )
+        )
+        res.rows.append(
+            Row(name, "write CPU s", second["write_s"], None, "", None, "finish() + final JSON")
+        )
+        res.rows.append(
+            Row(
+                name,
+                "MiB loading",
+                memory["peak_mib"],
+                None,
+                "",
+                None,
+                f"tracemalloc peak while loading; {memory['held_mib']:.1f} MiB held once loaded",
+            )
+        )
+    return res

@@ -112,7 +112,7 @@ def validate_config(
     if not errors:  # a string where an object belongs would trip the defaults filler
         errors = config_errors(config, schema)
     if errors and raise_errors:
-        raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
+        raise ConfigValidationError("Config validation failed", errors=errors, schema=dict(schema))
     return errors
 
 

@@ -1,6 +1,8 @@
 """Secret redaction for every output of a plugin, whatever writes it.
 
 `Redactor` masks every known secret value in its raw, URL-encoded and base64 forms.
+A secret setting's schema may say which of its values are not secret (`secret_form`): the
+words it takes for "off", or that only a URL's password is secret, so nothing is guessed.
 `install_record_factory` makes every log record of the process pass through the process-wide
 redactor when it is created, so a logging config that gives any logger its own handler
 (`SINGER_SDK_LOG_CONFIG` giving `urllib3` a file handler, say) still never writes a secret.
@@ -11,11 +13,15 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 MASK = "[REDACTED]"
+# Schema keywords of a secret setting (see `secret_form`).
+NOT_SECRET_WORDS = "x-not-secret-words"
+SECRET_PART = "x-secret-part"
+URL_PASSWORD = "url-password"
 _MIN_LENGTH = 4  # shorter values would mask innocent text and cannot be worth hiding
 
 
@@ -95,22 +101,38 @@ def _leaves(value: Any) -> Iterator[str]:
         yield str(value)
 
 
-def secret_paths(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """The paths of the settings a config JSON schema marks `secret` (nested objects too)."""
-    paths = []
+def secret_settings(
+    schema: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
+    """`(path, schema)` of each setting a config JSON schema marks `secret` (nested too)."""
     for name, prop in (schema.get("properties") or {}).items():
         if not isinstance(prop, Mapping):
             continue
         if prop.get("secret") or prop.get("writeOnly"):
-            paths.append((*prefix, name))
+            yield (*prefix, name), prop
         if prop.get("properties"):
-            paths += secret_paths(prop, (*prefix, name))
-    return paths
+            yield from secret_settings(prop, (*prefix, name))
 
 
-def _url_secret(value: str) -> list[str]:
-    """A URL-valued secret (such as `ledger_uri`) hides only its password: the rest names
-    a host or a file an error message must be able to show."""
+def secret_paths(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths of the settings a config JSON schema marks `secret` (nested objects too)."""
+    return [path for path, _ in secret_settings(schema, prefix)]
+
+
+def secret_form(*, words: Iterable[str] = (), url_password: bool = False) -> dict[str, Any]:
+    """Schema keywords for a secret setting (a `th.Property`'s extra arguments): `words` it
+    takes that are not secrets (such as `none`, "off"), and whether only the password of its
+    URL is secret (the rest names a host or a file an error message must be able to show)."""
+    form: dict[str, Any] = {}
+    if words:
+        form[NOT_SECRET_WORDS] = sorted(w.lower() for w in words)
+    if url_password:
+        form[SECRET_PART] = URL_PASSWORD
+    return form
+
+
+def _url_password(value: str) -> list[str]:
+    """The password of a URL (as written and decoded); all of it when it does not parse."""
     try:
         password = urlsplit(value).password
     except ValueError:
@@ -119,22 +141,23 @@ def _url_secret(value: str) -> list[str]:
 
 
 def secret_values(schema: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
-    """Every value the config holds at a secret path, whatever its type (of a URL, its
-    password)."""
+    """Every value the config holds at a secret path, whatever its type, less what the
+    setting's schema says is not secret (see `secret_form`)."""
     values: list[str] = []
-    for path in secret_paths(schema):
+    for path, prop in secret_settings(schema):
         node: Any = config
         for part in path:
             node = node.get(part) if isinstance(node, Mapping) else None
-        if node is not None:
-            if isinstance(node, str):
-                if node.strip().lower() == "none":  # a setting's "off" word (`ledger_uri`)
-                    continue
-                values += _url_secret(node) if "://" in node else [node]
-            else:
-                values += list(_leaves(node))
-            if not isinstance(node, str):
-                values.append(str(node))
+        if node is None:
+            continue
+        if not isinstance(node, str):
+            values += [*_leaves(node), str(node)]
+        elif node.strip().lower() in (prop.get(NOT_SECRET_WORDS) or ()):
+            continue
+        elif prop.get(SECRET_PART) == URL_PASSWORD:
+            values += _url_password(node)
+        else:
+            values.append(node)
     return values
 
 
@@ -178,6 +201,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _RedactingFactory:
+    """A log record factory: the previous factory's records, secrets masked."""
+
+    def __init__(self, previous: Callable[..., logging.LogRecord], redactor: Redactor) -> None:
+        self.previous = previous
+        self.redactor = redactor
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        if self.redactor.secrets:
+            _redact_record(record, self.redactor)
+        return record
+
+
 _installed = threading.Lock()
 
 
@@ -185,14 +222,6 @@ def install_record_factory(redactor: Redactor = REDACTOR) -> None:
     """Redact every log record the process creates, before any handler sees it (idempotent)."""
     with _installed:
         current = logging.getLogRecordFactory()
-        if getattr(current, "redactor", None) is redactor:
+        if isinstance(current, _RedactingFactory) and current.redactor is redactor:
             return
-
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = current(*args, **kwargs)
-            if redactor.secrets:
-                _redact_record(record, redactor)
-            return record
-
-        factory.redactor = redactor  # type: ignore[attr-defined]
-        logging.setLogRecordFactory(factory)
+        logging.setLogRecordFactory(_RedactingFactory(current, redactor))

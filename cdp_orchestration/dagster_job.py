@@ -35,8 +35,9 @@ was killed: Meltano still records it as running), `reshard` (accept a new shard 
 # No `from __future__ import annotations`: Dagster reads the op annotations at runtime.
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -45,7 +46,7 @@ from cdp_orchestration.shards import ShardError, ShardPlan
 JOB_NAME = "meltano_shards"
 
 
-class MeltanoShards(dg.ConfigurableResource):
+class MeltanoShards(dg.ConfigurableResource):  # type: ignore[type-arg]  # bare, as Dagster documents
     """The Meltano project and how its pipeline is split."""
 
     project_dir: str
@@ -75,7 +76,9 @@ class PlanConfig(dg.Config):
 
 
 @dg.op(out=dg.DynamicOut(dict), tags={"kind": "meltano"})
-def plan_shards(context: dg.OpExecutionContext, config: PlanConfig, shards: MeltanoShards):
+def plan_shards(
+    context: dg.OpExecutionContext, config: PlanConfig, shards: MeltanoShards
+) -> Iterator[dg.DynamicOutput[dict[str, Any]]]:
     """Check the project and Meltano's database, then one output per shard to run:
     `{"index": i, "force": bool}`."""
     try:
@@ -99,7 +102,9 @@ def plan_shards(context: dg.OpExecutionContext, config: PlanConfig, shards: Melt
 
 
 @dg.op(tags={"kind": "meltano"})
-def run_shard(context: dg.OpExecutionContext, task: dict, shards: MeltanoShards) -> dict:
+def run_shard(
+    context: dg.OpExecutionContext, task: dict[str, Any], shards: MeltanoShards
+) -> dict[str, Any]:
     """`meltano run` of one shard; its output goes to this step's compute log (stderr)."""
     plan, shard = shards.plan(), task["index"]
     force = task["force"] or _reexecuting_a_killed_shard(context)
@@ -145,7 +150,7 @@ def _reexecuting_a_killed_shard(context: dg.OpExecutionContext) -> bool:
 
 
 @dg.op(tags={"kind": "meltano"})
-def shards_done(context: dg.OpExecutionContext, results: list[dict]) -> int:
+def shards_done(context: dg.OpExecutionContext, results: list[dict[str, Any]]) -> int:
     """Report the shards of this run."""
     times = ", ".join(f"shard {r['shard']} {r['seconds']} s" for r in sorted(results, key=str))
     context.log.info(f"{len(results)} shards finished: {times}")

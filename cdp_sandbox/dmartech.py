@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdp_sandbox.app import App, Request, Response
 from cdp_sandbox.limits import VendorState, is_blank, is_datetime
-from cdp_sandbox.server import App, Request, Response
 
 PATH = "/api/v1/api/import"
 TYPES = ("user", "user_batch", "user_delete", "event", "event_batch")

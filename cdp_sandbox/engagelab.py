@@ -14,6 +14,7 @@ import hmac
 import re
 from typing import Any
 
+from cdp_sandbox.app import App, Request, Response
 from cdp_sandbox.limits import (
     VendorState,
     is_blank,
@@ -22,7 +23,6 @@ from cdp_sandbox.limits import (
     is_number,
     looks_like_datetime,
 )
-from cdp_sandbox.server import App, Request, Response
 
 FIRST_EUID = 10362473
 IDENTITY_NAMES = ("user_id", "anonymous_id", "registration_id")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
-from cdp_sandbox.server import App
+from cdp_sandbox.app import App
 
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -42,12 +42,12 @@ def is_date(value: Any) -> bool:
     return True
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     """True for a JSON integer (booleans excluded)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """True for a JSON number (booleans excluded)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 

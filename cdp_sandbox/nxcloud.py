@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from cdp_sandbox.app import App, Request, Response
 from cdp_sandbox.limits import VendorState, is_blank, is_date, is_int
-from cdp_sandbox.server import App, Request, Response
 
 PATHS = (
     "/saas/sea/cdp/openapi/customers/batch_create",
@@ -45,7 +45,10 @@ STRING_FIELDS: dict[str, int | None] = {
     "customize_field": None,
     "source": None,
 }
-REQUIRED_FIELDS = ("first_name", "last_name")
+# The names a customer must have, by API version: the first requires `first_name` and
+# `last_name`, a newer one `full_name` instead. A request does not say its version: a
+# customer that has the names of either is complete.
+REQUIRED_FIELDS: dict[int, tuple[str, ...]] = {1: ("first_name", "last_name"), 2: ("full_name",)}
 MESSAGES = {
     1001: "missing parameter",
     1002: "bad parameter",
@@ -85,9 +88,11 @@ def _layout() -> dict[str, Any]:
 def _check_customer(customer: Any, where: str) -> None:
     if not isinstance(customer, dict):
         raise Refused(1002, f"{where} must be an object")
-    for name in REQUIRED_FIELDS:
-        if is_blank(customer.get(name)):
-            raise Refused(1001, f"{where}.{name} is required")
+    missing = {
+        v: [n for n in names if is_blank(customer.get(n))] for v, names in REQUIRED_FIELDS.items()
+    }
+    if all(missing.values()):
+        raise Refused(1001, f"{where}.{missing[1][0]} is required")
     for name, limit in STRING_FIELDS.items():
         value = customer.get(name)
         if value is None:

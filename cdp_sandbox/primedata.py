@@ -13,10 +13,11 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
+from cdp_sandbox.app import App, Request, Response
 from cdp_sandbox.primedata_ids import IDENTITY_NAMES
-from cdp_sandbox.server import App, Request, Response
 from cdp_sandbox.timeformat import parse_ts
 from cdp_sandbox.workspace import Workspace
 
@@ -65,6 +66,9 @@ def _string_list(body: dict[str, Any], key: str) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _validation(f"Invalid {key} {_java(value)}: expected a list of strings")
     return value
+
+
+Endpoint = Callable[["PrimeDataApi", Request], Response]
 
 
 class PrimeDataApi:
@@ -119,7 +123,7 @@ class PrimeDataApi:
         raise _not_found()
 
     @staticmethod
-    def _guard(handler: Any) -> Any:
+    def _guard(handler: Endpoint) -> Endpoint:
         def run(self: PrimeDataApi, request: Request) -> Response:
             try:
                 return handler(self, request)
@@ -159,7 +163,7 @@ class PrimeDataApi:
     def events(self, request: Request) -> Response:
         """`POST /pub/events/advanced-search`."""
         body = self._body(request)
-        bounds = []
+        bounds: list[float | None] = []
         for key in ("start", "end"):
             value = body.get(key)
             if value is None:
@@ -273,7 +277,7 @@ def register(app: App) -> None:
     """Add the PrimeData routes and control endpoints to `app` (its workspace: `app.primedata`)."""
     workspace = Workspace.from_config(app.config.workspace)
     api = PrimeDataApi(app, workspace)
-    app.primedata = workspace  # type: ignore[attr-defined]
+    app.primedata = workspace
     app.route("POST", "/pub/profiles/advanced-search", api.profiles)
     app.route("POST", "/pub/events/advanced-search", api.events)
     app.route("POST", "/_sandbox/primedata/events", api.add_events)

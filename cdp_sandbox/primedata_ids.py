@@ -75,7 +75,7 @@ class IdentityCodec:
         """Identity name -> values of profile `i` (a copy)."""
         return {k: list(v) for k, v in self._ident(i)[1].items()}
 
-    def index_of(self, profile_id: str) -> int | None:
+    def index_of(self, profile_id: object) -> int | None:
         """The index of the profile with this id, or None."""
         if not isinstance(profile_id, str) or len(profile_id) != 27:
             return None

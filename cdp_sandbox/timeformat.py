@@ -29,7 +29,7 @@ def format_ts(epoch: int, style: int) -> str:
     return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{clock}"
 
 
-def parse_datetime(value: str) -> datetime:
+def parse_datetime(value: object) -> datetime:
     """Parse any of the three spellings, or ISO 8601 (date, date-time, offset); naive means UTC.
 
     Raises ValueError when `value` is none of these.
@@ -45,7 +45,7 @@ def parse_datetime(value: str) -> datetime:
     return parsed
 
 
-def parse_ts(value: str) -> float:
+def parse_ts(value: object) -> float:
     """`parse_datetime(value)` as seconds since the epoch."""
     return parse_datetime(value).timestamp()
 

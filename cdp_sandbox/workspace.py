@@ -205,7 +205,8 @@ class Workspace:
 
     def profile(self, i: int) -> dict[str, Any]:
         """Profile `i` as the profiles API's `data` (all sections; a copy)."""
-        return json.loads(json.dumps(self.raw_profile(i)))
+        profile: dict[str, Any] = json.loads(json.dumps(self.raw_profile(i)))
+        return profile
 
     def update_profile(
         self,
@@ -225,7 +226,7 @@ class Workspace:
         elif not isinstance(last_updated, str):
             raise ValueError("last_updated must be a string")
         with self._lock:
-            profile = json.loads(json.dumps(self.raw_profile(i)))
+            profile: dict[str, Any] = json.loads(json.dumps(self.raw_profile(i)))
             profile["trait"].update(trait or {})
             profile["p_trait"].update(p_trait or {})
             profile["last_updated"] = last_updated

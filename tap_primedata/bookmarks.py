@@ -89,7 +89,7 @@ class _Segment:
         return self.text
 
 
-def _uniform(ids: array, key: int) -> Table:
+def _uniform(ids: array[int], key: int) -> Table:
     """A table giving every lookup of the sorted `ids` the same key and no fingerprint."""
     table = Table()
     table.ids = ids
@@ -102,7 +102,11 @@ class EventBookmarks:
     """The `events` bookmarks of one run: where each lookup resumes, and what to save."""
 
     def __init__(
-        self, stream_state: dict, start: str | None, end: str, lookback_seconds: float = 0
+        self,
+        stream_state: dict[str, Any],
+        start: str | None,
+        end: str,
+        lookback_seconds: float = 0,
     ) -> None:
         self.start_key = ts.to_key(ts.parse(start)) if start else None
         self.end_key = ts.to_key(ts.parse(end))
@@ -135,7 +139,7 @@ class EventBookmarks:
                 raise
             raise StateUnreadable(f"the events bookmarks are corrupt ({exc})") from None
 
-    def _load_release_1(self, raw: dict) -> None:
+    def _load_release_1(self, raw: dict[str, Any]) -> None:
         """Release 1: `generations` (newest first) of lookups read up to a run's end, `run`
         (a run's finished lookups, newer), `partial` (lookups read part way, newest)."""
 
@@ -171,7 +175,7 @@ class EventBookmarks:
         return bookmark is not None and bookmark.key - bookmark.lookback >= self.end_key
 
     def advance(
-        self, lookup_id: int, bookmark: Bookmark | None, batch: list[tuple[int, dict]]
+        self, lookup_id: int, bookmark: Bookmark | None, batch: list[tuple[int, dict[str, Any]]]
     ) -> None:
         """Record a batch of `(key, record)` just emitted for a lookup, in ascending time
         (records re-read inside the lookback window may be older than the bookmark)."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import backoff
 import msgspec
@@ -42,7 +42,7 @@ from tap_primedata.transport import (
     Tally,
     WrongURL,
     describe_failure,
-    payload,
+    response_json,
     retry_after,
 )
 
@@ -53,11 +53,23 @@ logger = logging.getLogger("tap-primedata")
 _JSON = msgspec.json.Encoder(decimal_format="number")
 
 
+class RunningTap(Protocol):
+    """What a stream reads from the tap running it (`TapPrimeData`)."""
+
+    server_faults: int  # lookups skipped because PrimeData misbehaved on them
+
+    @property
+    def session(self) -> requests.Session: ...
+
+    @property
+    def window(self) -> tuple[str | None, str]: ...
+
+
 class Checkpoints:
     """When to emit STATE mid-stream: after `state_interval_records` emitted records, or
     `state_interval_seconds` after the first record not yet covered by a STATE."""
 
-    def __init__(self, stream: PrimeDataStream, state: Callable[[], dict]) -> None:
+    def __init__(self, stream: PrimeDataStream, state: Callable[[], dict[str, Any]]) -> None:
         self.stream, self.state = stream, state
         self.every_n = int(stream.config["state_interval_records"])
         self.every_s = float(stream.config["state_interval_seconds"])
@@ -78,28 +90,27 @@ class Checkpoints:
             self.pending = 0
 
 
-class PrimeDataStream(SeamStream):
+class PrimeDataStream(SeamStream[RunningTap]):
     """Base stream: POST searches against `api_url`, one lookup at a time, many in parallel."""
 
     http_method = "POST"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # one timer line per request is 100k+ lines on a big run: opt-in
-        self._LOG_REQUEST_METRICS = bool(self.config.get("log_request_metrics", False))
+        self.log_request_metrics(bool(self.config.get("log_request_metrics", False)))
         self._request_counter: RunRequestCounter | None = None
-        self._marks: Any = None
-        self._tally: Tally | None = None
+        self._marks: Any = None  # each stream's own kind, read by its `load_marks`
+        self._tally = Tally()  # the running stream's counters (`run_lookups`)
 
     def load_marks(self) -> Any:
         """This run's bookmarks of the stream, read from its state once."""
         raise NotImplementedError
 
-    def checkpoint(self, state: dict) -> None:
+    def checkpoint(self, state: dict[str, Any]) -> None:
         """Emit STATE now, with `state` as this stream's bookmarks."""
         self.write_state(STATE_KEY, state)
 
-    def get_http_request_counter(self) -> metrics.Counter:
+    def get_http_request_counter(self) -> RunRequestCounter:
         if self._request_counter is None:
             self._request_counter = RunRequestCounter(
                 metrics.Metric.HTTP_REQUEST_COUNT, {metrics.Tag.STREAM: self.name,
@@ -112,7 +123,7 @@ class PrimeDataStream(SeamStream):
         return str(self.config["api_url"]).rstrip("/")
 
     @cached_property
-    def authenticator(self) -> APIKeyAuthenticator:  # type: ignore[override]
+    def authenticator(self) -> APIKeyAuthenticator:
         return primedata_authenticator(self.config["api_key"])
 
     @property
@@ -145,7 +156,7 @@ class PrimeDataStream(SeamStream):
         return prepared
 
     @property
-    def timeout(self) -> float:  # type: ignore[override]
+    def timeout(self) -> float:  # type: ignore[override]  # the SDK says int; requests takes float
         return float(self.config["request_timeout"])
 
     @property
@@ -182,7 +193,7 @@ class PrimeDataStream(SeamStream):
             )
         if status < HTTPStatus.BAD_REQUEST:
             try:
-                payload(response)
+                response_json(response)
             except ValueError as exc:  # a proxy's error page, a truncated answer: may pass
                 raise RetriableAPIError(f"HTTP {status} {exc} ({self.path})", response) from None
             return
@@ -203,7 +214,7 @@ class PrimeDataStream(SeamStream):
             raise LookupSkipped("validation_error", message)
         raise FatalAPIError(message)
 
-    def request_decorator(self, func: Callable) -> Callable:
+    def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """The SDK's retry policy, logged once per retry by `backoff_handler` only."""
         return backoff.on_exception(
             self.backoff_wait_generator,
@@ -217,12 +228,12 @@ class PrimeDataStream(SeamStream):
     def backoff_max_tries(self) -> int:
         return int(self.config["max_tries"])
 
-    def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:
         """Exponential backoff with jitter, or exactly the server's `Retry-After`."""
         base = float(self.config["retry_base_delay"])
         cap = float(self.config["retry_max_delay"])
         attempt = 0
-        exception = yield  # type: ignore[misc]
+        exception = yield  # type: ignore[misc]  # backoff primes it with `send(None)` first
         while True:
             delay = retry_after(exception)
             if delay is None:
@@ -234,8 +245,7 @@ class PrimeDataStream(SeamStream):
         return value  # jitter is in backoff_wait_generator; Retry-After is honoured as is
 
     def backoff_handler(self, details: Details) -> None:
-        if self._tally is not None:
-            self._tally.add("retries")
+        self._tally.add("retries")
         exc = details.get("exception")
         response = getattr(exc, "response", None)
         cause = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
@@ -245,8 +255,8 @@ class PrimeDataStream(SeamStream):
             self.backoff_max_tries(),
         )  # fmt: skip
 
-    def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        data = payload(response).get("data")
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        data = response_json(response).get("data")
         if isinstance(data, list):
             yield from data
         elif isinstance(data, dict):
@@ -270,7 +280,7 @@ class PrimeDataStream(SeamStream):
         total, approximate = source.count()
 
         def counts() -> dict[str, int]:
-            return {**tally.counts, "requests": counter.value}
+            return {**tally.snapshot(), "requests": counter.total}
 
         progress = StreamProgress(
             self.name,
@@ -284,10 +294,10 @@ class PrimeDataStream(SeamStream):
             yield from self._run(jobs, fetch, tally)
         except BaseException:
             progress.stop()
-            counter.close()  # type: ignore[attr-defined]
+            counter.close()
             raise
         progress.finish()
-        counter.close()  # type: ignore[attr-defined]  # (resets its value: last)
+        counter.close()  # (restarts its value: last)
 
     def _run(
         self,

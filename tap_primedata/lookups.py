@@ -78,7 +78,8 @@ class LookupSource:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.profile_ids: list[Any] = list(config.get("profile_ids") or [])
-        self.identities: dict[str, list[Any]] = dict(config.get("identities") or {})
+        # name -> values (a lone value, not in a list, is one lookup)
+        self.identities: dict[str, Any] = dict(config.get("identities") or {})
         self.profiles_file: str | None = config.get("profiles_file") or None
         self.shard_count = int(config.get("shard_count") or 1)
         self.shard_index = int(config.get("shard_index") or 0)
@@ -110,10 +111,6 @@ class LookupSource:
         if self.shard_count == 1:
             return exact + lines, False
         return exact + round(lines / self.shard_count), True
-
-    def in_shard(self, lookup: Lookup) -> bool:
-        """Whether `lookup` belongs to this run's shard."""
-        return lookup.id % self.shard_count == self.shard_index
 
     def _from_config(self) -> Iterator[Lookup]:
         for profile_id in self.profile_ids:

@@ -23,7 +23,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 
 _LITTLE = sys.byteorder == "little"
@@ -34,7 +34,7 @@ _SECTION = struct.Struct(">BBI")  # codec, byte width, length
 _B85_SLICE = 1 << 16  # bytes a `base64.b85encode` call gets (a multiple of 4)
 
 
-def _planes(values: array) -> bytes:
+def _planes(values: array[int]) -> bytes:
     """Big-endian bytes of `values`, byte-planed (all high bytes first): sorted or small
     numbers then compress well."""
     copy = array(values.typecode, values)
@@ -45,7 +45,7 @@ def _planes(values: array) -> bytes:
     return b"".join(raw[i::width] for i in range(width))
 
 
-def _unplane(data: bytes, typecode: str) -> array:
+def _unplane(data: bytes, typecode: str) -> array[int]:
     values = array(typecode)
     width = values.itemsize
     n = len(data) // width
@@ -78,7 +78,7 @@ def pack_ids(ids: Iterable[int]) -> str:
     return base64.b64encode(zlib.compress(_planes(array("Q", sorted(ids))), 6)).decode("ascii")
 
 
-def unpack_ids(text: str) -> array:
+def unpack_ids(text: str) -> array[int]:
     """The inverse of `pack_ids`: the ints, sorted, as an `array("Q")`."""
     return _unplane(zlib.decompress(base64.b64decode(text)), "Q")
 
@@ -89,7 +89,7 @@ def contains(sorted_ids: Sequence[int], value: int) -> bool:
     return i < len(sorted_ids) and sorted_ids[i] == value
 
 
-def _section(values: array, codec: int) -> bytes:
+def _section(values: array[int], codec: int) -> bytes:
     data = _planes(values)
     if codec == _ZLIB:
         data = zlib.compress(data, 6)
@@ -98,7 +98,7 @@ def _section(values: array, codec: int) -> bytes:
     return _SECTION.pack(codec, values.itemsize, len(data)) + data
 
 
-def _read_section(blob: bytes, at: int) -> tuple[array, int]:
+def _read_section(blob: bytes, at: int) -> tuple[array[int], int]:
     codec, width, length = _SECTION.unpack_from(blob, at)
     at += _SECTION.size
     data = blob[at : at + length]
@@ -133,7 +133,7 @@ class Table:
         self.offsets.append(len(self.fps))
 
     @classmethod
-    def from_rows(cls, rows: dict[int, tuple[int, Iterable[int]]]) -> Table:
+    def from_rows(cls, rows: Mapping[int, tuple[int, Iterable[int]]]) -> Table:
         """A table of `{lookup id: (key, fingerprints)}`."""
         table = cls()
         for lookup_id in sorted(rows):
@@ -141,7 +141,7 @@ class Table:
             table.append(lookup_id, key, sorted(fps))
         return table
 
-    def find(self, lookup_id: int) -> tuple[int, array] | None:
+    def find(self, lookup_id: int) -> tuple[int, array[int]] | None:
         """`(key, fingerprints)` of a lookup, or None."""
         i = bisect_left(self.ids, lookup_id)
         if i == len(self.ids) or self.ids[i] != lookup_id:

@@ -43,9 +43,9 @@ def request_fingerprint(config: Mapping[str, Any]) -> str:
 class ProfileMarks:
     """The `profiles` fingerprints of one run."""
 
-    def __init__(self, stream_state: dict, request: str) -> None:
+    def __init__(self, stream_state: dict[str, Any], request: str) -> None:
         self.request = request
-        self.loaded: list[array] = []
+        self.loaded: list[array[int]] = []
         self.loaded_texts: list[str] = []
         self.seen = array("Q")  # this run's fingerprints, in the order seen
         self.emitted = array("Q")  # those not in the loaded sets, in the order seen

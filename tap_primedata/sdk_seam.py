@@ -15,9 +15,13 @@ so an SDK release that moves one fails that test by name:
 - `Stream._write_state_message`, `Stream.state_manager.is_flushed`: STATE when the tap decides;
 - `Stream._tap`, `Stream._stream_version`: the tap object and the stream's version;
 - `Stream.log` and the SDK's text "Pagination stopped after": that line per lookup is DEBUG;
+- `RESTStream._LOG_REQUEST_METRICS`: the SDK's timer line per request, off unless asked for;
 - `PluginBase._validate_config` (override) and `PluginBase._config`: settings validation
   that never echoes a secret;
-- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`.
+- `Tap.sync_all` (override of a method the SDK marks `@final`): checks before the run and
+  one clear line when it stops, around the SDK's own run;
+- `contrib.msgspec.encoder`: the SDK's own encoder, reused by `writer.py`;
+- `mapper.SameRecordTransform` (via `cdp_common.stream_maps`): the map that changes nothing.
 """
 
 from __future__ import annotations
@@ -25,37 +29,50 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import encoder as sdk_record_encoder
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
+
+from cdp_common.stream_maps import passes_unchanged
 
 __all__ = ["SeamStream", "SeamTap", "sdk_record_encoder"]
 
 PAGINATION_STOPPED = "Pagination stopped after"  # the SDK's line when a lookup is read
 
-
-def _is_identity(stream_map: StreamMap) -> bool:
-    """The default map when no stream map is configured: records pass unchanged."""
-    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
+Record = dict[str, Any]
 
 
-class SeamStream(RESTStream):
+class RecordWriter(Protocol):
+    """The tap's message writer (`writer.py`): writes one RECORD without a message object."""
+
+    def write_record(
+        self, stream: str, record: Record, time_extracted: datetime, version: Any = None
+    ) -> None: ...
+
+
+TapT = TypeVar("TapT")  # what a stream reads from the tap running it
+
+
+class SeamStream(RESTStream, Generic[TapT]):
     """A `RESTStream` whose private SDK members are reached only through this class."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._prune: bool | None = None
-        self._emitters: list[tuple[str, Callable[[dict], dict | None] | None]] | None = None
+        self._emitters: list[tuple[str, Callable[[Record], Record | None] | None]] | None = None
 
     @property
-    def tap(self) -> Any:
-        """The tap running this stream (its session, run window and counters)."""
-        return self._tap
+    def tap(self) -> TapT:
+        """The tap running this stream, as the stream declares it (the SDK's is any `Tap`)."""
+        return cast(TapT, self._tap)
+
+    def log_request_metrics(self, enabled: bool) -> None:
+        """Whether the SDK logs one timer line per request (off: 100k lookups, 100k lines)."""
+        self._LOG_REQUEST_METRICS = enabled
 
     def write_state(self, key: str, value: Any) -> None:
         """Set `key` in this stream's state and emit STATE now."""
@@ -76,7 +93,7 @@ class SeamStream(RESTStream):
         super().log(message, *args, level=level, **kwargs)
 
     @override
-    def _write_record_message(self, record: dict) -> None:
+    def _write_record_message(self, record: Record) -> None:
         """The SDK's RECORD path minus the per-record work our records never need.
 
         The streams build each record with exactly the schema's keys and JSON types, so
@@ -90,10 +107,12 @@ class SeamStream(RESTStream):
             pop_deselected_record_properties(record, self.schema, self.mask)
         if self._emitters is None:
             self._emitters = [
-                (m.stream_alias, None if _is_identity(m) else m.transform) for m in self.stream_maps
+                (m.stream_alias, None if passes_unchanged(m) else m.transform)
+                for m in self.stream_maps
             ]
         extracted = datetime.now(timezone.utc)
-        write = self._tap.message_writer.write_record
+        # the SDK types `message_writer` as its base class; the tap's is a `RecordWriter`
+        write = cast(RecordWriter, self._tap.message_writer).write_record
         for alias, transform in self._emitters:
             mapped = record if transform is None else transform(record)
             if mapped is not None:
@@ -101,18 +120,28 @@ class SeamStream(RESTStream):
         self.state_manager.is_flushed = False
 
     @override
-    def _process_record(self, record: dict, *args: Any, **kwargs: Any) -> None:
+    def _process_record(self, record: Record, *args: Any, **kwargs: Any) -> None:
         """Per record the SDK only feeds child streams, which these streams do not have."""
         if self.child_streams:
             super()._process_record(record, *args, **kwargs)
 
     @override
-    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
+    def _increment_stream_state(self, latest_record: Record, *, context: Any = None) -> None:
         """Bookmarks are the tap's own (per lookup), not the SDK's per record."""
 
 
 class SeamTap(Tap):
-    """A `Tap` whose settings validation goes through `validate_settings`."""
+    """A `Tap` whose settings validation goes through `validate_settings` and whose run goes
+    through `run_sync`."""
+
+    @override  # type: ignore[misc]  # `sync_all` is final in the SDK, which has no run hook
+    def sync_all(self) -> None:
+        """The SDK's whole run, inside `run_sync`."""
+        self.run_sync(super().sync_all)
+
+    def run_sync(self, sync: Callable[[], None]) -> None:
+        """Run `sync` (the SDK's `sync_all`) with what must come before and after it."""
+        sync()
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

@@ -26,6 +26,14 @@ class Job:
     bookmark: Bookmark | None = None
 
 
+def job_of(context: Context | None) -> Job:
+    """The job riding on the context `_fetch` gave `request_records`."""
+    if not isinstance(context, LookupContext):
+        raise TypeError(f"expected a lookup's context, got {context!r}")
+    job: Job = context.job
+    return job
+
+
 def unique(source: Iterable[Lookup], tally: Tally) -> Iterator[Lookup]:
     """Each lookup once, even when listed twice."""
     seen: set[int] = set()
@@ -46,6 +54,7 @@ class ProfilesStream(PrimeDataStream):
     """
 
     name = "profiles"
+    _marks: ProfileMarks | None
     path = "/pub/profiles/advanced-search"
     primary_keys = ("profile_id",)
     replication_key = "last_updated"
@@ -89,20 +98,22 @@ class ProfilesStream(PrimeDataStream):
             self._marks = ProfileMarks(self.stream_state, request_fingerprint(self.config))
         return self._marks
 
-    def prepare_request_payload(self, context: Context | None, next_page_token: Any) -> dict:
-        body = dict(context.job.lookup.request_fields())  # type: ignore[union-attr]
+    def prepare_request_payload(
+        self, context: Context | None, next_page_token: Any
+    ) -> dict[str, Any]:
+        body = dict(job_of(context).lookup.request_fields())
         if self.config.get("profile_types"):
             body["type"] = list(self.config["profile_types"])
         if self.config.get("profile_properties"):
             body["include"] = list(self.config["profile_properties"])
         return body
 
-    def _fetch(self, job: Job) -> Iterator[list[dict]]:
+    def _fetch(self, job: Job) -> Iterator[list[dict[str, Any]]]:
         for raw in self.request_records(LookupContext(job)):
             if raw.get("profile_id"):
                 yield [self._record(raw, job.lookup)]
 
-    def _record(self, raw: dict, lookup: Lookup) -> dict:
+    def _record(self, raw: dict[str, Any], lookup: Lookup) -> dict[str, Any]:
         updated = raw.get("last_updated")
         if updated not in (None, ""):
             try:
@@ -128,7 +139,7 @@ class ProfilesStream(PrimeDataStream):
             "lookup": lookup.as_record(),
         }
 
-    def get_records(self, context: Context | None) -> Iterable[dict]:
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         marks, every_all = self.load_marks(), self.full_table
         tally, source = Tally(), self.lookup_source()
         jobs = (Job(lookup) for lookup in unique(source, tally))
@@ -150,6 +161,7 @@ class EventsStream(PrimeDataStream):
     """Every event of every lookup, per profile in time order, read incrementally."""
 
     name = "events"
+    _marks: EventBookmarks | None
     path = "/pub/events/advanced-search"
     primary_keys = ("id",)
     replication_key = "time_stamp"
@@ -179,8 +191,10 @@ class EventsStream(PrimeDataStream):
             self._marks = EventBookmarks(self.stream_state, start, end, lookback)
         return self._marks
 
-    def prepare_request_payload(self, context: Context | None, next_page_token: Any) -> dict:
-        job: Job = context.job  # type: ignore[union-attr]
+    def prepare_request_payload(
+        self, context: Context | None, next_page_token: Any
+    ) -> dict[str, Any]:
+        job = job_of(context)
         body: dict[str, Any] = {
             **job.lookup.request_fields(),
             "sort": "asc",
@@ -204,12 +218,12 @@ class EventsStream(PrimeDataStream):
                 continue
             yield Job(lookup, bookmark)
 
-    def _fetch(self, job: Job) -> Iterator[list[tuple[int, dict]]]:
+    def _fetch(self, job: Job) -> Iterator[list[tuple[int, dict[str, Any]]]]:
         """Runs on a worker thread: this lookup's new events, normalized, in batches."""
         tally: Tally = self._tally
-        bookmark, end_key, tz = job.bookmark, self._marks.end_key, self.naive_tz
+        bookmark, end_key, tz = job.bookmark, self.load_marks().end_key, self.naive_tz
         size = int(self.config["page_size"])
-        batch: list[tuple[int, dict]] = []
+        batch: list[tuple[int, dict[str, Any]]] = []
         for raw in self.request_records(LookupContext(job)):
             event_id = raw.get("id")
             try:
@@ -232,7 +246,9 @@ class EventsStream(PrimeDataStream):
         if batch:
             yield batch
 
-    def _record(self, raw: dict, event_id: str, time_stamp: str, tz: Any) -> dict:
+    def _record(
+        self, raw: dict[str, Any], event_id: str, time_stamp: str, tz: Any
+    ) -> dict[str, Any]:
         sent_at = raw.get("sent_at")
         if sent_at not in (None, ""):
             try:
@@ -251,7 +267,7 @@ class EventsStream(PrimeDataStream):
             "properties": raw.get("properties") or {},
         }
 
-    def get_records(self, context: Context | None) -> Iterable[dict]:
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         marks = self.load_marks()
         tally = Tally()
         source = self.lookup_source()

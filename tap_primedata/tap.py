@@ -13,6 +13,7 @@ import requests
 from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from cdp_common.config_errors import exit_on_config_error, validate_config
 from cdp_common.redact import install_record_factory
@@ -135,7 +136,7 @@ class TapPrimeData(SeamTap):
         return errors
 
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """The SDK's run; a configuration problem is one line per setting, exit status 2."""
         try:
             super().invoke(*args, **kwargs)
@@ -163,12 +164,13 @@ class TapPrimeData(SeamTap):
                         f"STATE this tap wrote, or none to read everything again"
                     ) from None
 
-    def sync_all(self) -> None:
+    @override
+    def run_sync(self, sync: t.Callable[[], None]) -> None:
         """Sync every selected stream; a refused API key ends the run with one line."""
         self._check_lookups()
         try:
             self._load_bookmarks()
-            super().sync_all()
+            sync()
         except RunStopped as exc:
             self.logger.error("%s", exc)
             sys.exit(1)

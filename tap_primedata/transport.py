@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
 from cdp_common import http
 from cdp_common.http import environment_for
@@ -69,7 +70,7 @@ class RunStopped(BaseException):
     """Ends the run with one log line; a BaseException so no generic handler logs it again."""
 
 
-def payload(response: requests.Response) -> Any:
+def response_json(response: requests.Response) -> Any:
     """The response body as JSON, parsed once and cached on the response."""
     cached = getattr(response, "_primedata_json", None)
     if cached is None:
@@ -79,7 +80,7 @@ def payload(response: requests.Response) -> Any:
             raise ValueError(f"response is not JSON: {exc}") from None
         except RecursionError:
             raise ValueError("response is not JSON: nested too deeply") from None
-        response._primedata_json = cached  # type: ignore[attr-defined]
+        response._primedata_json = cached  # type: ignore[attr-defined]  # parsed once, kept on it
     return cached
 
 
@@ -94,8 +95,8 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         self._seen: set[str] = set()
 
     @staticmethod
-    def _cursor(response: requests.Response) -> dict:
-        body = payload(response)
+    def _cursor(response: requests.Response) -> dict[str, Any]:
+        body = response_json(response)
         cursor = body.get("cursor") if isinstance(body, dict) else None
         return cursor if isinstance(cursor, dict) else {}
 
@@ -117,7 +118,7 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         return self.has_more(response)
 
 
-class LookupContext(dict):
+class LookupContext(dict[str, Any]):
     """The SDK context of one lookup's requests.
 
     As a dict it holds only the lookup's stable id (the SDK logs contexts in its metrics,
@@ -130,7 +131,7 @@ class LookupContext(dict):
 
 
 class Tally:
-    """Thread-safe counters for the end-of-stream summary."""
+    """Counters the worker threads add to while the progress thread reads them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -139,6 +140,11 @@ class Tally:
     def add(self, key: str, n: int = 1) -> None:
         with self._lock:
             self.counts[key] += n
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the counts, taken while no thread adds."""
+        with self._lock:
+            return dict(self.counts)
 
 
 class NoRedirectSession(requests.Session):
@@ -174,25 +180,36 @@ class RunRequestCounter(metrics.Counter):
     The SDK opens and closes a counter per `request_records` call; with 100k lookups that
     is 100k log lines. This counter ignores the per-lookup context and exits, logs every
     `log_interval` seconds as usual, and once more at `close()`.
+
+    The stream's worker threads share it, and the SDK's `increment` (add, then log and reset
+    when the interval is up) is not atomic: every change holds one lock. `value` restarts at
+    each metric line; `total` counts the stream's requests (the progress lines read it).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lock = threading.Lock()
+        self.total = 0
 
+    @override
     def increment(self, value: int = 1) -> None:
         """Count requests from many worker threads at once."""
         with self._lock:
+            self.total += value
             super().increment(value)
 
+    @override
     def with_context(self, value: Any) -> None:
         pass
 
+    @override
     def __exit__(self, *args: object) -> None:
         pass
 
     def close(self) -> None:
-        super().exit()
+        """Log the requests since the last metric line (and restart `value`)."""
+        with self._lock:
+            super().exit()
 
 
 def retry_after(exception: Any) -> float | None:

@@ -37,7 +37,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             self.flush()
 
     def write_record(
-        self, stream: str, record: dict, time_extracted: datetime, version: Any = None
+        self, stream: str, record: dict[str, Any], time_extracted: datetime, version: Any = None
     ) -> None:
         """A RECORD line as `RecordMessage.to_dict()` would give, without the message object."""
         message: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}

@@ -11,11 +11,10 @@ from __future__ import annotations
 import typing as t
 from collections.abc import Callable
 
-from singer_sdk.helpers._batch import BaseBatchFileEncoding  # as the SDK's target reads it
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-if t.TYPE_CHECKING:
-    from target_cdp.sinks import CDPSink
+from target_cdp.sdk_seam import BaseBatchFileEncoding, batch_encoding
+from target_cdp.sinks import CDPSink
 
 
 class _RecordFailure(Exception):
@@ -30,7 +29,7 @@ def consume_batch(
     message: dict[str, t.Any],
     line: int,
     sink: CDPSink,
-    on_record: Callable[[dict], None],
+    on_record: Callable[[dict[str, t.Any]], None],
 ) -> int:
     """Read every file of one BATCH message with `sink` and call `on_record` per record."""
     manifest = message.get("manifest")
@@ -38,13 +37,13 @@ def consume_batch(
         msg = f"line {line}: a BATCH message needs an 'encoding' object and a 'manifest' list"
         raise InvalidInputLine(msg)
     try:
-        encoding = BaseBatchFileEncoding.from_dict(message["encoding"])
+        encoding = batch_encoding(message["encoding"])
     except TypeError as exc:
         msg = f"line {line}: BATCH encoding {message['encoding']!r} is not understood ({exc})"
         raise InvalidInputLine(msg) from None
     count = 0
 
-    def feed(records: list[dict]) -> None:
+    def feed(records: list[dict[str, t.Any]]) -> None:
         nonlocal count
         try:
             for record in records:
@@ -68,7 +67,12 @@ def consume_batch(
 _READ_ERRORS = (OSError, ValueError, EOFError, NotImplementedError, ImportError)
 
 
-def _read(sink: CDPSink, encoding: t.Any, path: str, feed: Callable[[list], None]) -> None:
+def _read(
+    sink: CDPSink,
+    encoding: BaseBatchFileEncoding,
+    path: str,
+    feed: Callable[[list[dict[str, t.Any]]], None],
+) -> None:
     """Read one file; a JSONL file said to be uncompressed is retried as gzip when that fails.
 
     The SDK's JSONL batcher writes gzip whatever `compression` its `batch_config` names (so

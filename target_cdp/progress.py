@@ -23,7 +23,7 @@ from target_cdp.state import StateTracker
 from target_cdp.summary import RouteStats
 
 
-class Progress:
+class RouteProgress:
     """Logs every `every` seconds from a daemon thread until stopped."""
 
     def __init__(

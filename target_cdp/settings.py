@@ -9,6 +9,7 @@ from typing import Any
 
 from singer_sdk import typing as th
 
+from cdp_common.redact import secret_form
 from target_cdp.vendors.base import Destination
 
 DEFAULT_MAX_CONCURRENCY = 4
@@ -146,6 +147,8 @@ GENERIC = th.PropertiesList(
         description="Where the target remembers what it delivered: sqlite:///PATH, "
         "postgresql://USER:PASSWORD@HOST:PORT/DB (shared by several runs or machines), "
         "or none",
+        # of a URL only the password is secret; `none` (`ledger.store.parse_uri`) is a word
+        **secret_form(words=("none",), url_password=True),
     ),
     th.Property(
         "retry_failed",

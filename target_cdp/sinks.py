@@ -5,13 +5,14 @@ from __future__ import annotations
 import typing as t
 
 import fastjsonschema
+from singer_sdk import Target
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
-from singer_sdk.sinks import Sink
-from singer_sdk.sinks.core import BaseJSONSchemaValidator
+from typing_extensions import override
 
-if t.TYPE_CHECKING:
-    from target_cdp.delivery import RouteRuntime
-    from target_cdp.target import TargetCDP
+from target_cdp.delivery import Pipeline, RouteRuntime
+from target_cdp.sdk_seam import BaseBatchFileEncoding, BaseJSONSchemaValidator, SeamSink
+
+Records = t.Callable[[list[dict[str, t.Any]]], None]
 
 SDC_FIELDS = (
     "_sdc_extracted_at",
@@ -37,6 +38,7 @@ class FastValidator(BaseJSONSchemaValidator):
             msg = f"invalid JSON schema: {exc}"
             raise InvalidJSONSchema(msg) from None
 
+    @override
     def validate(self, record: dict[str, t.Any]) -> None:
         try:
             self._check(record)
@@ -44,32 +46,44 @@ class FastValidator(BaseJSONSchemaValidator):
             raise InvalidRecord(exc.message, record) from None
 
 
-class CDPSink(Sink):
+class SinkHost(t.Protocol):
+    """What a `CDPSink` needs of its target (`TargetCDP`)."""
+
+    pipeline: Pipeline
+    ignored: dict[str, int]  # records per unmapped stream
+
+    def routes_for(self, stream: str) -> list[RouteRuntime]: ...
+
+
+class CDPSink(SeamSink):
     """Fans each record of one stream out to the stream's routes (delivery batches by route)."""
 
     MAX_SIZE_DEFAULT = 1 << 62  # batching happens per route in `delivery`, never here
 
     def __init__(
         self,
-        target: TargetCDP,
+        target: Target,
         stream_name: str,
-        schema: dict,
+        schema: dict[str, t.Any],
         key_properties: t.Sequence[str] | None,
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
-        self.cdp = target
-        self.routes: list[RouteRuntime] = target.routes_for(stream_name)
+        self.cdp = t.cast(SinkHost, target)
+        self.routes: list[RouteRuntime] = self.cdp.routes_for(stream_name)
         self.invalid = 0
-        self._with_sdc = self.include_sdc_metadata_properties  # read once, not per record
+        self._keys = tuple(self.key_properties)  # read once, not per record
+        self._with_sdc = self.include_sdc_metadata_properties
+        self._on_batch_records: Records | None = None
 
+    @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         if not self.validate_schema:
             return None
         return FastValidator(self.schema)
 
-    def accept(self, record: dict, message: dict, line: int) -> None:
+    def accept(self, record: dict[str, t.Any], message: dict[str, t.Any], line: int) -> None:
         """Validate one (already mapped) record and submit it to every route."""
-        keys = self._key_properties
+        keys = self._keys
         for name in keys:
             if name not in record:
                 msg = (
@@ -86,15 +100,15 @@ class CDPSink(Sink):
             key = tuple(record[k] for k in keys) if keys else None
         deleted = None
         if self._with_sdc:
-            self._add_sdc_metadata_to_record(record, message, {})
+            self.add_record_metadata(record, message)
         else:
             deleted = record.pop("_sdc_deleted_at", None)
             if not _SDC_SET.isdisjoint(record):
                 for name in SDC_FIELDS:
                     record.pop(name, None)
-        if self._validator is not None:
+        if self.record_validator is not None:
             try:
-                self._validator.validate(record)
+                self.record_validator.validate(record)
             except InvalidRecord as exc:
                 self._reject_invalid(record, key, line, exc.error_message, message.get("version"))
                 return
@@ -103,7 +117,7 @@ class CDPSink(Sink):
         self.cdp.pipeline.submit(self.routes, record, key, message.get("version"))
 
     def _reject_invalid(
-        self, record: dict, key: t.Any, line: int, message: str, version: t.Any = None
+        self, record: dict[str, t.Any], key: t.Any, line: int, message: str, version: t.Any = None
     ) -> None:
         """Dead-letter a record failing its schema on every route of the stream."""
         self.invalid += 1
@@ -121,11 +135,12 @@ class CDPSink(Sink):
             if rt.memory is not None:  # still at the source: delete_missing keeps its key
                 rt.memory.saw(key, version)
 
-    def process_record(self, record: dict, context: dict) -> None:
+    @override
+    def process_record(self, record: dict[str, t.Any], context: dict[str, t.Any]) -> None:
         """Unused: `TargetCDP` calls `accept` directly."""
 
     def read_batch_files(
-        self, encoding: t.Any, files: t.Sequence[str], on_records: t.Callable[[list], None]
+        self, encoding: BaseBatchFileEncoding, files: t.Sequence[str], on_records: Records
     ) -> None:
         """Read BATCH files with the SDK (`process_batch_files`); records go to `on_records`."""
         self._on_batch_records = on_records
@@ -134,9 +149,9 @@ class CDPSink(Sink):
         finally:
             self._on_batch_records = None
 
-    def process_batch(self, context: dict) -> None:
+    @override
+    def process_batch(self, context: dict[str, t.Any]) -> None:
         """Records of a BATCH file go to `read_batch_files`'s callback; nothing else to drain
         (records are delivered by the route lanes)."""
-        on_records = getattr(self, "_on_batch_records", None)
-        if on_records is not None and "records" in context:
-            on_records(context["records"])
+        if self._on_batch_records is not None and "records" in context:
+            self._on_batch_records(context["records"])

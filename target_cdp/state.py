@@ -37,7 +37,6 @@ class StateTracker:
         self._closed: deque[Interval] = deque()
         self.open = Interval()
         self.last_emitted: Any = None
-        self.emitted = 0
 
     @property
     def waiting(self) -> bool:
@@ -68,7 +67,6 @@ class StateTracker:
         if found and latest != self.last_emitted:
             self._write(latest)
             self.last_emitted = latest
-            self.emitted += 1
 
     def oldest_held(self) -> tuple[int, float | None]:
         """`(STATE messages held back, seconds the oldest has waited)` (for progress lines)."""

@@ -36,7 +36,7 @@ class RouteStats:
     throttle_wait: float = 0.0  # seconds spent spacing requests (`requests_per_second`)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, **counts: int) -> None:
+    def add(self, **counts: float) -> None:
         with self.lock:
             for key, value in counts.items():
                 setattr(self, key, getattr(self, key) + value)

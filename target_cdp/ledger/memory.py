@@ -23,46 +23,19 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from target_cdp.ledger.digest import dumps, fingerprint, key_text
+from target_cdp.ledger.marks import Mark, Outcome
 from target_cdp.ledger.store import Known, Ledger
 from target_cdp.redact import REDACTOR
 from target_cdp.routes import Route
 from target_cdp.summary import RouteStats
 from target_cdp.vendors.base import Destination
 
+__all__ = ["WINDOW", "Mark", "Outcome", "RouteMemory", "RunMemory", "Writer"]
+
 WINDOW = 1000  # records looked up in one query
-
-
-class Mark:
-    """One prepared record (or delete) on a route with a ledger: what settling it needs."""
-
-    __slots__ = ("bkey", "clear", "delete_values", "hash", "interval", "item", "key", "kind",
-                 "record", "slot", "text", "version")  # fmt: skip
-
-    def __init__(self, key: Any, text: str | None, item: Any, record: dict, kind: str) -> None:
-        self.key = key
-        self.text = text  # the key as ledger text (None: a keyless stream)
-        self.item = item
-        self.record = record
-        self.kind = kind  # "upsert", "tombstone" (a record deleted at the source) or "delete"
-        self.hash: str | None = None
-        self.version: int | None = None
-        self.delete_values: str | None = None
-        self.clear: str | None = None  # a failure row to drop once this is delivered
-        self.bkey: Any = None
-        self.interval: Any = None
-        self.slot = 0
-
-
-@dataclass
-class Outcome:
-    """What happened to a batch's marks: delivered, or failed (pending / refused)."""
-
-    delivered: list[Mark] = field(default_factory=list)
-    failed: list[tuple[Mark, str, str, str]] = field(default_factory=list)  # mark, kind, code, msg
 
 
 class RouteMemory:
@@ -87,7 +60,7 @@ class RouteMemory:
         self._lock = threading.Lock()
 
     # main thread ---------------------------------------------------------------------
-    def mark(self, key: Any, item: Any, record: dict, version: Any) -> Mark:
+    def mark(self, key: Any, item: Any, record: dict[str, Any], version: Any) -> Mark:
         """A tracked route's prepared record, fingerprinted."""
         dest, route = self.dest, self.route
         kind = "tombstone" if dest.is_delete(route, item) else "upsert"

@@ -141,7 +141,7 @@ class Dmartech(Destination):
             raise RecordError("missing_event_name", f"{name_field}: no event name")
         id_field = route.event_id_property or "event_id"
         time_field = route.create_time_property or "create_time"
-        drop = (id_field, time_field, "event_id", "create_time")  # the last two are set below
+        drop: tuple[str, ...] = (id_field, time_field, "event_id", "create_time")  # set below
         drop += () if route.event_name else (name_field,)
         props = convert.payload(values, drop=drop)
         props["event_id"] = _event_id(convert.pick(values, record, id_field), id_field)
@@ -153,18 +153,23 @@ class Dmartech(Destination):
         return DmartechItem("event", props, str(name).strip())
 
     def _check_keys(self, props: dict[str, Any]) -> None:
-        if self.primary_keys and all(convert.is_empty(props.get(k)) for k in self.primary_keys):
-            keys = ", ".join(self.primary_keys)
-            raise RecordError(
-                "missing_primary_key",
-                f"{keys}: none has a value; dmartech needs at least one primary key",
-            )
+        if self.primary_keys:
+            for key in self.primary_keys:  # a loop, not all(<generator>): it runs per record
+                if not convert.is_empty(props.get(key)):
+                    break
+            else:
+                keys = ", ".join(self.primary_keys)
+                raise RecordError(
+                    "missing_primary_key",
+                    f"{keys}: none has a value; dmartech needs at least one primary key",
+                )
         if not props:
             raise RecordError("empty_properties", "properties: nothing to send to dmartech")
 
     # the ledger: deletions ------------------------------------------------------------
     def is_delete(self, route: Route, item: Any) -> bool:
-        return item.type == "user_delete"
+        kind: str = item.type
+        return kind == "user_delete"
 
     def can_delete_missing(self, route: Route) -> bool:
         return route.type == "user"

@@ -298,7 +298,7 @@ class EngageLab(Destination):
         euids: dict[str, int] = {}
         if self.ids is not None:
             for value, euid in self.ids.recall(self._namespace, identities).items():
-                euids[value] = int(euid) if euid.lstrip("-").isdigit() else euid  # type: ignore[assignment]
+                euids[value] = int(euid) if euid.lstrip("-").isdigit() else euid  # type: ignore[assignment]  # kept as recalled
         remembered = set(euids)
         missing = [value for value in identities if value not in euids]
         fresh = self._register_all(missing, send)

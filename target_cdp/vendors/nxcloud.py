@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Hashable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from singer_sdk import typing as th
 
@@ -51,7 +51,7 @@ class NXCloud(Destination):
     name = VENDOR
     route_types = frozenset({"customer"})
     secret_settings = frozenset({"access_key", "access_secret"})
-    route_options: frozenset[str] = frozenset()  # customer routes take only `fields`
+    route_options: ClassVar[frozenset[str]] = frozenset()  # customer routes take only `fields`
     settings_schema = th.ObjectType(
         th.Property("base_url", th.StringType, default=DEFAULT_BASE_URL),
         th.Property("path", th.StringType, default=DEFAULT_PATH),

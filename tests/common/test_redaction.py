@@ -15,6 +15,7 @@ from cdp_common.redact import (
     MASK,
     Redactor,
     install_record_factory,
+    secret_form,
     secret_paths,
     secret_values,
 )
@@ -72,6 +73,27 @@ def test_secret_values_of_any_type_are_found_by_the_schema():
     config = {"api_key": {"v": "wrong-type-key"}, "vendor": {"token": "tok-123"}, "name": "n"}
     values = secret_values(schema, config)
     assert "wrong-type-key" in values and "tok-123" in values and "n" not in values
+
+
+def test_a_secret_setting_declares_what_of_it_is_not_secret():
+    """The schema says it: `none` is a word of this setting, of its URL only the password is
+    secret. Undeclared, the same values are secrets whole."""
+    declared = {"type": "string", "secret": True, **secret_form(words=["None"], url_password=True)}
+    schema = {"properties": {"uri": declared, "plain": {"type": "string", "secret": True}}}
+    url = "postgresql://user:p%40ss-word@db.example:5432/cdp"
+    assert secret_values(schema, {"uri": url}) == ["p%40ss-word", "p@ss-word"]
+    assert secret_values(schema, {"uri": " NONE "}) == []
+    assert secret_values(schema, {"uri": "sqlite:///ledger.db"}) == []
+    assert secret_values(schema, {"plain": "none"}) == ["none"]
+    assert secret_values(schema, {"plain": url}) == [url]
+
+
+def test_the_ledger_uri_declares_its_off_word_and_url_shape():
+    from target_cdp.settings import GENERIC
+
+    schema = GENERIC.to_dict()
+    assert secret_values(schema, {"ledger_uri": "none"}) == []
+    assert set(secret_values(schema, {"ledger_uri": "postgresql://u:pw-1234@h/db"})) == {"pw-1234"}
 
 
 _TEXT = st.text(st.characters(blacklist_characters="[]", blacklist_categories=("Cs",)))

@@ -5,7 +5,7 @@
 - `PluginBase._validate_config(raise_errors=...)` is what the constructor calls (both plugins);
 - `Sink.process_batch_files` reads JSONL (gzip or not) into `process_batch({"records": [...]})`
   and `helpers._batch.BaseBatchFileEncoding.from_dict` builds its encoding
-  (`target_cdp.batchfiles`).
+  (`target_cdp.sdk_seam`, used by `target_cdp.batchfiles`).
 """
 
 from __future__ import annotations

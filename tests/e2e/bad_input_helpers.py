@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from cdp_sandbox.pipeline import executable
+from cdp_demo.pipeline import executable
 
 
 # output checks ---------------------------------------------------------------------------

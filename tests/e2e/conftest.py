@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from e2e_helpers import all_lookups
 
-from cdp_sandbox import demo
-from cdp_sandbox.pipeline import Pipeline, Run
+from cdp_demo import configs
+from cdp_demo.pipeline import Pipeline, Run
 
 
 @pytest.fixture
@@ -27,8 +27,8 @@ def run(sandbox: Any, tmp_path: Path) -> Callable[..., Run]:
         target: dict[str, Any] | None = None,
         timeout: float = 240,
     ) -> Run:
-        tap_cfg = demo.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, n))
-        target_cfg = demo.target_config(sandbox.url, sandbox.credentials, tmp_path)
+        tap_cfg = configs.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, n))
+        target_cfg = configs.target_config(sandbox.url, sandbox.credentials, tmp_path)
         tap_cfg.update(tap or {})
         target_cfg.update(target or {})
         return Pipeline(tap_cfg, target_cfg, tmp_path, state=state, name=name).wait(timeout)

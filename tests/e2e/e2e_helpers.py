@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdp_sandbox import demo
+from cdp_demo import configs
 
 
 @dataclass
@@ -63,7 +63,7 @@ def assert_complete(sandbox: Any, want: Expected) -> dict[str, Any]:
 
 def all_lookups(sandbox: Any, n: int) -> dict[str, Any]:
     """tap-primedata lookups for profiles 0..n-1 (half by id, half by email), as the demo."""
-    return demo.lookups(demo.workspace_profiles(sandbox.url, n))
+    return configs.lookups(configs.workspace_profiles(sandbox.url, n))
 
 
 def secret_values(sandbox: Any) -> list[str]:

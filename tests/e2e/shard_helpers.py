@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from cdp_sandbox.pipeline import BIN
+from cdp_demo.pipeline import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = BIN / "meltano"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from e2e_helpers import all_lookups, assert_complete, expected, tail
 
-from cdp_sandbox import demo
+from cdp_demo import configs
+from cdp_demo.pipeline import Pipeline
 from cdp_sandbox.config import Faults, SandboxConfig, Workspace
-from cdp_sandbox.pipeline import Pipeline
 
 PROFILES, EVENTS = 60, 50  # 3,000 events
 
@@ -34,8 +34,8 @@ def _delivered_events(sandbox) -> int:
 
 def test_sigkill_then_resume_from_last_state(sandbox, tmp_path: Path):
     lookups = all_lookups(sandbox, PROFILES)
-    tap_cfg = demo.tap_config(sandbox.url, sandbox.credentials, **lookups)
-    target_cfg = demo.target_config(
+    tap_cfg = configs.tap_config(sandbox.url, sandbox.credentials, **lookups)
+    target_cfg = configs.target_config(
         sandbox.url, sandbox.credentials, tmp_path, state_flush_seconds=0.2
     )
     total = PROFILES * EVENTS

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cdp_sandbox import demo
-from cdp_sandbox.pipeline import executable
+from cdp_demo import configs
+from cdp_demo.pipeline import executable
 
 SCHEMA = {
     "type": "SCHEMA",
@@ -45,7 +45,7 @@ def _lines(*messages: dict | str) -> str:
 
 
 def _target(sandbox, tmp_path: Path, stdin: str) -> subprocess.CompletedProcess:
-    config = demo.target_config(sandbox.url, sandbox.credentials, tmp_path)
+    config = configs.target_config(sandbox.url, sandbox.credentials, tmp_path)
     config["mappings"] = [r for r in config["mappings"] if r["stream"] == "events"]
     path = tmp_path / "target.json"
     path.write_text(json.dumps(config))

@@ -21,9 +21,9 @@ import requests
 import yaml
 from e2e_helpers import assert_complete, assert_no_secrets, expected, holdings
 
-from cdp_sandbox import demo
+from cdp_demo import configs
+from cdp_demo.pipeline import BIN
 from cdp_sandbox.config import SandboxConfig, Workspace
-from cdp_sandbox.pipeline import BIN
 
 pytestmark = pytest.mark.meltano
 
@@ -198,8 +198,8 @@ def test_sandbox_environment_routes_are_the_demos():
     sandbox_env = next(e for e in spec["environments"] if e["name"] == "sandbox")
     loaders = sandbox_env["config"]["plugins"]["loaders"]
     target = next(p for p in loaders if p["name"] == "target-cdp")
-    assert target["config"]["mappings"] == demo.MAPPINGS
-    assert target["config"]["stream_maps"] == demo.STREAM_MAPS
+    assert target["config"]["mappings"] == configs.MAPPINGS
+    assert target["config"]["stream_maps"] == configs.STREAM_MAPS
 
 
 def test_meltano_yml_and_readme_match_the_plugins_about():

@@ -25,8 +25,8 @@ import requests
 import yaml
 from e2e_helpers import assert_no_secrets, holdings
 
+from cdp_demo.pipeline import BIN
 from cdp_sandbox.config import SandboxConfig, Workspace
-from cdp_sandbox.pipeline import BIN
 
 pytestmark = pytest.mark.meltano
 

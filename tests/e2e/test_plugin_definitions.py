@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdp_sandbox.pipeline import BIN
+from cdp_demo.pipeline import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC = ROOT / "scripts" / "sync_docs.py"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from e2e_helpers import all_lookups, assert_no_secrets, secret_values
 
-from cdp_sandbox import demo
+from cdp_demo import configs
+from cdp_demo.pipeline import Pipeline, Run
 from cdp_sandbox.config import SandboxConfig, Workspace
-from cdp_sandbox.pipeline import Pipeline, Run
 
 PROFILES = 6
 
@@ -22,8 +22,8 @@ def sandbox_config() -> SandboxConfig:
 
 
 def _run(sandbox, out: Path, *, tap: dict | None = None, target: dict | None = None) -> Run:
-    tap_cfg = demo.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, PROFILES))
-    target_cfg = demo.target_config(sandbox.url, sandbox.credentials, out)
+    tap_cfg = configs.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, PROFILES))
+    target_cfg = configs.target_config(sandbox.url, sandbox.credentials, out)
     tap_cfg.update(tap or {})
     for key, value in (target or {}).items():
         if isinstance(value, dict) and isinstance(target_cfg.get(key), dict):
@@ -70,7 +70,7 @@ def test_dead_letters(sandbox, tmp_path):
         "type": "customer",
         "fields": {"email": "properties.email"},
     }
-    mappings = [*demo.MAPPINGS, bad_route]
+    mappings = [*configs.MAPPINGS, bad_route]
     result = _run(sandbox, tmp_path, target={"mappings": mappings})
     assert result.target_code != 0
     dead = tmp_path / "rejected.jsonl"

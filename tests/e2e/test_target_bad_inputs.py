@@ -23,9 +23,9 @@ from bad_input_helpers import assert_no_secret, assert_one_error, error_lines, r
 from e2e_helpers import all_lookups, expected, secret_values
 from misbehaving import Misbehaving
 
-from cdp_sandbox import demo
+from cdp_demo import configs
+from cdp_demo.pipeline import Pipeline
 from cdp_sandbox.config import SandboxConfig, Workspace
-from cdp_sandbox.pipeline import Pipeline
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ TARGET_CASES = [
 
 
 def _target_config(sandbox: Any, tmp_path: Path) -> dict:
-    cfg = copy.deepcopy(demo.target_config(sandbox.url, sandbox.credentials, tmp_path))
+    cfg = copy.deepcopy(configs.target_config(sandbox.url, sandbox.credentials, tmp_path))
     cfg["mappings"] = [r for r in cfg["mappings"] if r["stream"] == "events"]
     cfg["max_retry_wait"] = 0.1
     return cfg
@@ -227,7 +227,7 @@ def test_urllib3_with_its_own_handler_never_writes_a_secret(sandbox: Any, tmp_pa
 
     tap_wire = tmp_path / "tap-wire.log"
     env = {"SINGER_SDK_LOG_CONFIG": str(_log_config(tmp_path, tap_wire))}
-    tap_cfg = demo.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, 2))
+    tap_cfg = configs.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, 2))
     tapped = run("tap-primedata", tap_cfg, tmp_path, **env)
     assert tapped.returncode == 0, tapped.stderr[-3000:]
     assert "/pub/events/advanced-search" in tap_wire.read_text()
@@ -281,12 +281,12 @@ def test_batch_messages_from_tap_primedata_are_delivered(
 ):
     batches = tmp_path / "batches"
     batches.mkdir()
-    tap_cfg = demo.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, 4))
+    tap_cfg = configs.tap_config(sandbox.url, sandbox.credentials, **all_lookups(sandbox, 4))
     tap_cfg["batch_config"] = {
         "encoding": {"format": "jsonl", "compression": compression},
         "storage": {"root": f"file://{batches}"},
     }
-    target_cfg = demo.target_config(sandbox.url, sandbox.credentials, tmp_path)
+    target_cfg = configs.target_config(sandbox.url, sandbox.credentials, tmp_path)
     result = Pipeline(tap_cfg, target_cfg, tmp_path).wait(180)
     log = result.target_log.read_text()
     assert result.tap_code == 0 and result.target_code == 0, log[-3000:]

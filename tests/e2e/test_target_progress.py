@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdp_sandbox.pipeline import BIN
+from cdp_demo.pipeline import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTE = "orders -> dmartech:event"

@@ -15,7 +15,7 @@ from typing import Any
 
 from singer_sdk import typing as th
 
-from cdp_sandbox.server import Request, Response
+from cdp_sandbox.app import Request, Response
 from target_cdp.settings import build_config_schema
 from target_cdp.target import TargetCDP
 from target_cdp.vendors.base import Answer, Call, ConfigError, Destination, Outcome, RecordError

@@ -33,11 +33,11 @@ def test_fake_schema_and_throttle_override():
 
 
 def test_progress_line(caplog):
-    from target_cdp.progress import Progress
+    from target_cdp.progress import RouteProgress
 
     stats = RouteStats("people -> fake:item", received=10, delivered=7, rejected=1)
     caplog.set_level(logging.INFO)
-    Progress(10, lambda: [stats], logging.getLogger("t")).log()
+    RouteProgress(10, lambda: [stats], logging.getLogger("t")).log()
     assert "people -> fake:item: received 10, delivered 7, rejected 1" in caplog.text
 
 

@@ -35,9 +35,9 @@ def test_states_wait_for_delivery_with_concurrency(sandbox, tmp_path, caplog):
     at_emit: list[tuple[int, int]] = []
 
     class Watching(FakeTarget):
-        def _write_state_message(self, value: dict) -> None:
-            at_emit.append((value["marker"]["n"], len(vendor.items) + self.dead.count))
-            super()._write_state_message(value)
+        def write_state(self, state: Any) -> None:
+            at_emit.append((state["marker"]["n"], len(vendor.items) + self.dead.count))
+            super().write_state(state)
 
     msgs: list[Any] = [schema()]
     for i in range(60):

@@ -343,7 +343,7 @@ class TestDmartech:
     def test_a_redirect_stops_naming_the_url(
         self, sandbox: Any, tmp_path: Any, caplog: Any
     ) -> None:
-        from cdp_sandbox.server import Response
+        from cdp_sandbox.app import Response
 
         def moved(request: Any) -> Response:
             return Response(308, {"moved": True}, {"Location": "https://elsewhere.example/api"})

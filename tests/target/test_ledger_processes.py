@@ -16,7 +16,7 @@ from typing import Any
 
 from ledger_helpers import USERS_SCHEMA, config, deliver, rows, upserts, user
 
-from cdp_sandbox.pipeline import executable
+from cdp_demo.pipeline import executable
 
 
 def _start(cfg: dict[str, Any], messages: list, folder: Path) -> subprocess.Popen:

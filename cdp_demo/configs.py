@@ -1,22 +1,15 @@
-"""The demo driver: configure and run `tap-primedata | target-cdp` against a sandbox, then
-summarize what each destination received. Used by `scripts/demo` and the end-to-end tests.
-
-    python -m cdp_sandbox.demo --url http://127.0.0.1:PORT --out output/demo
-"""
+"""The demo's settings: tap-primedata reading the sandbox's PrimeData, target-cdp delivering
+to its Dmartech, EngageLab and NXCloud (five routes and a stream map). Also the starting
+point of the end-to-end tests and the benchmarks."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from cdp_sandbox.config import Credentials
-from cdp_sandbox.pipeline import Run, run_pipeline
 
 
 def workspace_profiles(url: str, limit: int) -> list[dict[str, Any]]:
@@ -160,89 +153,3 @@ def target_config(url: str, creds: Credentials, out: Path, **extra: Any) -> dict
         "ledger_uri": f"sqlite:///{out.resolve() / 'target-cdp-ledger.db'}",
         **extra,
     }
-
-
-def received_summary(url: str) -> dict[str, Any]:
-    """`GET /_sandbox/received?summary=1`: what each destination holds, lists as counts."""
-    return requests.get(f"{url}/_sandbox/received", params={"summary": 1}, timeout=30).json()
-
-
-ROUTE_COLUMNS = ("received", "delivered", "rejected", "requests", "retries")
-
-
-def _route_table(summary_path: Path) -> list[str]:
-    """The target's per-route summary (its `summary_path` JSON) as a table."""
-    if not summary_path.exists():
-        return []
-    doc = json.loads(summary_path.read_text())
-    width = max([len(r["route"]) for r in doc.get("routes", [])] + [5])
-    head = f"  {'route':<{width}}" + "".join(f"{c:>11}" for c in ROUTE_COLUMNS)
-    rows = [
-        f"  {r['route']:<{width}}" + "".join(f"{r.get(c, 0):>11}" for c in ROUTE_COLUMNS)
-        for r in doc.get("routes", [])
-    ]
-    ignored = doc.get("ignored_streams") or {}
-    extra = [f"  ignored (no route): {ignored}"] if ignored else []
-    return [f"target-cdp delivered ({doc.get('status', '?')}):", head, *rows, *extra, ""]
-
-
-def _holdings(held: dict[str, Any]) -> str:
-    """`200 users, 4000 events, ...` from a destination's `counts`."""
-    counts = held.get("counts", {})
-    return ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) or "nothing"
-
-
-def summary_lines(run: Run, summary: dict[str, Any], summary_path: Path) -> list[str]:
-    """A readable report: the target's per-route summary, then each destination's holdings."""
-    lines = [
-        f"pipeline finished in {run.seconds:.1f} s "
-        f"(tap exit {run.tap_code}, target exit {run.target_code})",
-        "",
-        *_route_table(summary_path),
-        "the sandbox's destinations now hold (GET /_sandbox/received?summary=1):",
-    ]
-    for destination, held in summary.get("received", {}).items():
-        lines.append(f"  {destination:<10} {_holdings(held)}")
-    calls = summary.get("calls", {})
-    if calls:
-        lines.append("  API calls: " + ", ".join(f"{k} {v}" for k, v in sorted(calls.items())))
-    return lines
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds through Pipeline.wait, which kills tap and target
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo pipeline against a running sandbox and print the summary."""
-    signal.signal(signal.SIGTERM, _terminate)
-    parser = argparse.ArgumentParser(prog="python -m cdp_sandbox.demo", description=__doc__)
-    parser.add_argument("--url", required=True, help="the running sandbox")
-    parser.add_argument("--out", default="output/demo", help="configs, logs and state go here")
-    parser.add_argument("--profiles", type=int, default=200, help="profiles to read")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    creds = Credentials()
-    profiles = workspace_profiles(args.url, args.profiles)
-    print(
-        f"cdp-sandbox at {args.url}: reading {len(profiles)} profiles and their events "
-        "(half looked up by profile id, half by email)",
-        flush=True,
-    )
-    tap_cfg = tap_config(args.url, creds, **lookups(profiles))
-    summary_path = out / "summary.json"
-    summary_path.unlink(missing_ok=True)
-    for stale in out.glob("target-cdp-ledger.db*"):  # a new sandbox holds nothing yet
-        stale.unlink()
-    target_cfg = target_config(args.url, creds, out, summary_path=str(summary_path))
-    run = run_pipeline(tap_cfg, target_cfg, out)
-    print("\n".join(summary_lines(run, received_summary(args.url), summary_path)))
-    print(f"\nconfigs, logs, STATE and dead letters: {out}/")
-    if run.tap_code or run.target_code:
-        print(f"demo: the pipeline failed; see {run.tap_log} and {run.target_log}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
