@@ -276,6 +276,8 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
      'single = self.dialect == "postgresql" and not (failed or cleared or seen)',
      'single = self.dialect <= "postgresql" and not (failed or cleared or seen)',
      "the dialects are sqlite and postgresql, and 'sqlite' > 'postgresql'"),
+    ("delivery", "self._timer.daemon = True", "self._timer.daemon = False",
+     "finish() cancels the STATE timer before the run ends"),
 )  # fmt: skip
 
 
