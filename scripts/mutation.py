@@ -278,6 +278,10 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
      "the dialects are sqlite and postgresql, and 'sqlite' > 'postgresql'"),
     ("delivery", "self._timer.daemon = True", "self._timer.daemon = False",
      "finish() cancels the STATE timer before the run ends"),
+    ("profile_marks", "if len(self.emitted) - self.packed_upto >= FREEZE:",
+     "if len(self.emitted) - self.packed_upto <= FREEZE:",
+     "packing this run's fingerprints at every STATE changes how the STATE is split into "
+     "texts and its cost, never what it covers"),
 )  # fmt: skip
 
 

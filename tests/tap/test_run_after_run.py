@@ -174,6 +174,8 @@ def test_full_table_catalog_sends_every_profile_every_run(sandbox, tmp_path, whe
         {"bookmarks": {"events": {"primedata": {"version": 7}}}},
         {"bookmarks": {"events": {"primedata": {"version": 2, "tables": ["!!corrupt"]}}}},
         {"bookmarks": {"profiles": {"primedata": {"version": 1, "seen": [12]}}}},
+        {"bookmarks": {"profiles": {"primedata": {"seen": []}}}},
+        {"bookmarks": {"profiles": {"primedata": {"version": 2, "seen": []}}}},
     ],
 )
 def test_an_unreadable_state_stops_with_one_line_naming_state(sandbox, tmp_path, state):
