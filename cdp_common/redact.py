@@ -83,12 +83,6 @@ class Redactor:
         return "".join(out)
 
 
-def basic_auth_variants(user: str, password: str) -> list[str]:
-    """The values a basic-auth header derives from a key pair (to register as secrets)."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return [token, f"Basic {token}"]
-
-
 def _leaves(value: Any) -> Iterator[str]:
     """Every scalar inside a value (a wrongly typed secret may be an object or a list)."""
     if isinstance(value, Mapping):

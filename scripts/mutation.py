@@ -99,27 +99,13 @@ TARGETS = {
         "target_cdp/redact.py",
         (f"{T}test_core_secrets.py", f"{T}test_redaction_strength.py", f"{T}test_core_dryrun.py"),
     ),
-    "convert": Target(
-        "target_cdp/convert.py",
+    "answers": Target(
+        "target_cdp/answers.py",
         tuple(
             f"{T}test_{n}.py"
-            for n in ("classify_edges", "convert", "dmartech", "engagelab", "nxcloud")
+            for n in ("classify_edges", "answers", "dmartech", "engagelab", "nxcloud")
         ),
-        scope=("retry_after", "transient", "http_fallback"),
-        pytest_args=("-k", "classify or code or retry_after or http_errors"),
-    ),
-    "dmartech": Target(
-        "target_cdp/vendors/dmartech.py",
-        (EDGES, f"{T}test_dmartech.py"),
-        scope=("Dmartech.classify",),
-    ),
-    "engagelab": Target(
-        "target_cdp/vendors/engagelab.py",
-        (EDGES, f"{T}test_engagelab.py"),
-        scope=("EngageLab.classify",),
-    ),
-    "nxcloud": Target(
-        "target_cdp/vendors/nxcloud.py", (EDGES, f"{T}test_nxcloud.py"), scope=("NXCloud.classify",)
+        pytest_args=("-k", "classify or code or retry_after or http_errors or stop"),
     ),
     # the tap's bookmarks and their use in the streams
     "bookmarks": Target(

@@ -21,7 +21,6 @@ PLUGINS: dict[str, dict[str, str]] = {
         "label": "CDP (Dmartech, EngageLab, NXCloud)",
     },
 }
-NESTED = ("dmartech", "engagelab", "nxcloud")  # objects whose fields are settings of their own
 WORDS = {  # how a word of a setting name is spelled in a label
     "api": "API",
     "url": "URL",
@@ -95,12 +94,14 @@ def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def settings(about: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every setting of `--about`, the fields of NESTED objects as dotted settings (one the
-    plugin does not describe borrows the description of the top-level setting it overrides)."""
+    """Every setting of `--about`, the fields of each destination's object (the keys of its
+    `route_types`) as dotted settings (one the plugin does not describe borrows the
+    description of the top-level setting it overrides)."""
     top = about["settings"]["properties"]
+    nested = about.get("route_types") or {}
     found: list[dict[str, Any]] = []
     for name, schema in top.items():
-        if name not in NESTED or not schema.get("properties"):
+        if name not in nested or not schema.get("properties"):
             found.append(setting(name, schema))
             continue
         for inner, inner_schema in schema["properties"].items():

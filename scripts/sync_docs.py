@@ -5,7 +5,9 @@
 - `meltano.yml`: each base plugin carries the same definition (with `pip_url: -e .`); compared
   as data, not text, so a `meltano config set` that reformats the file changes nothing here;
 - `README.md`: `--about --format=markdown` between its `<!-- about:tap -->` /
-  `<!-- about:target -->` markers.
+  `<!-- about:target -->` markers, except the target's route types and options (its section
+  under `ROUTES_HEADING`), which go in the mapping section, between `<!-- about:routes -->`
+  markers.
 
     .venv/bin/python scripts/sync_docs.py          # rewrite what is out of date
     .venv/bin/python scripts/sync_docs.py --check  # exit 1, one line per difference
@@ -31,6 +33,7 @@ from plugin_definitions import PLUGINS, definition, differences
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 README_MARKERS = {"tap-primedata": "tap", "target-cdp": "target"}
+ROUTES_HEADING = "## Route types and options"  # the section `target_cdp.about` adds
 ABOUT: dict[tuple[str, str], Future[str]] = {}
 HEADER = (
     "# Meltano Hub definition of {name}, generated from `{name} --about --format=json` by\n"
@@ -152,17 +155,28 @@ class Sync:
             except AboutFailed as exc:
                 self.failed.append(str(exc))
                 continue
-            body = re.sub(r"^# ", "### ", body, flags=re.M)  # keep the README's heading levels
+            body, _, routes = body.partition(ROUTES_HEADING)
+            body = re.sub(r"^# ", "### ", body.strip(), flags=re.M)  # the README's levels
             body = re.sub(r"^## ", "#### ", body, flags=re.M)
-            pattern = re.compile(
-                rf"(<!-- about:{marker} -->\n).*?(\n<!-- /about:{marker} -->)", re.S
-            )
-            text = pattern.sub(lambda m, b=body: m.group(1) + b + m.group(2), text)
+            text = self._between(path, text, marker, body)
+            if routes:
+                text = self._between(path, text, "routes", f"### Route types and options{routes}")
         if text != old:
-            self.report(path, ["the settings tables differ from --about --format=markdown"])
+            self.report(
+                path, ["the settings or route tables differ from --about --format=markdown"]
+            )
             if not self.check:
                 path.write_text(text, encoding="utf-8")
                 self.changed.append(path.name)
+
+    def _between(self, path: Path, text: str, marker: str, body: str) -> str:
+        """`text` with `body` between its `<!-- about:MARKER -->` markers (reported missing)."""
+        start, end = f"<!-- about:{marker} -->\n", f"<!-- /about:{marker} -->"
+        pattern = re.compile(rf"({re.escape(start)})(?:.*?\n)?({re.escape(end)})", re.S)
+        if not pattern.search(text):
+            self.report(path, [f"no {start.strip()} ... {end} markers"])
+            return text
+        return pattern.sub(lambda m: m.group(1) + body.strip() + "\n" + m.group(2), text, count=1)
 
 
 def _base_plugin(spec: dict[str, Any], kind: str, name: str) -> dict[str, Any] | None:

@@ -1,9 +1,13 @@
 """Value conversions shared by the destinations, and the checks that raise `RecordError`.
 
-Records reach a destination as the Singer SDK parsed them: JSON values, `Decimal` for
-non-integers, and `datetime`/`date` objects for properties the schema declares as such.
-Every function here takes the destination field name so its error message names it, on
-one line, without echoing long values. A naive datetime is UTC everywhere in this project.
+Records reach a destination as JSON values (the target decodes each input line itself; a
+stream map may add other Python values). Every function here takes the destination field name
+so its error message names it, on one line, without echoing long values. A naive datetime is
+UTC everywhere in this project.
+
+How a date-time is written is the vendor's choice: `plain`, `payload`, `dumps` and `json_text`
+leave strings as they are unless given a `DateTimeFormat` (e.g. `datetime_text`, Dmartech's and
+EngageLab's `YYYY-MM-DD HH:MM:SS`), which then rewrites ISO 8601 date-time strings too.
 """
 
 from __future__ import annotations
@@ -11,16 +15,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from cdp_common.http import retry_after
 from target_cdp.routes import dotted_get
-from target_cdp.vendors.base import Answer, Outcome, RecordError
 
 # An ISO 8601 date-time as a string: the only strings `plain` rewrites.
 _ISO_DATETIME_RE = re.compile(
@@ -31,6 +33,18 @@ _FRACTION_RE = re.compile(r"(\.\d{6})\d+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ENCODER = msgspec.json.Encoder()
 _MS_THRESHOLD = 10**11  # epoch numbers at or above this are milliseconds (after 1973-03-03)
+
+DateTimeFormat = Callable[[Any, str], str]
+"""How a vendor writes a date-time: `(value, field) -> text`, raising `RecordError`."""
+
+
+class RecordError(Exception):
+    """A record that can never be valid for its route; its message names the field."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def shown(value: Any, width: int = 40) -> str:
@@ -142,37 +156,37 @@ def date_text(value: Any, field: str) -> str:
 
 
 # scalars and JSON ------------------------------------------------------------------
-def plain(value: Any) -> Any:
-    """A JSON-native copy: Decimals to numbers, datetimes (and ISO date-time strings) to
-    `YYYY-MM-DD HH:MM:SS` UTC, dates to `yyyy-MM-dd`, tuples to lists."""
+def plain(value: Any, datetimes: DateTimeFormat | None = None) -> Any:
+    """A JSON-native copy: Decimals to numbers, dates to `yyyy-MM-dd`, tuples to lists; with
+    `datetimes`, datetimes and ISO date-time strings written by it (else ISO 8601 as they are)."""
     kind = type(value)
     if kind is str:
-        return _plain_str(value)
+        return value if datetimes is None else _plain_str(value, datetimes)
     if value is None or kind is int or kind is bool:
         return value
     if kind is dict:
-        return {k if type(k) is str else str(k): plain(v) for k, v in value.items()}
+        return {k if type(k) is str else str(k): plain(v, datetimes) for k, v in value.items()}
     if kind is list:
-        return [plain(v) for v in value]
-    return _plain_other(value)
+        return [plain(v, datetimes) for v in value]
+    return _plain_other(value, datetimes)
 
 
-def _plain_str(value: str) -> str:
-    """An ISO date-time string as `YYYY-MM-DD HH:MM:SS` UTC; any other string as it is."""
+def _plain_str(value: str, datetimes: DateTimeFormat) -> str:
+    """An ISO date-time string written by `datetimes`; any other string as it is."""
     if len(value) < 16 or value[4] not in "-:" or value[10] not in "T ":
         return value  # cannot be a date-time: skip the regular expression
     if _ISO_DATETIME_RE.fullmatch(value):
         try:
-            return datetime_text(value, "value")
+            return datetimes(value, "value")
         except RecordError:
             return value
     return value
 
 
-def _plain_other(value: Any) -> Any:
+def _plain_other(value: Any, datetimes: DateTimeFormat | None) -> Any:
     """`plain` for the types JSON parsing does not produce (and subclasses)."""
     if isinstance(value, str):
-        return _plain_str(str(value))
+        return str(value) if datetimes is None else _plain_str(str(value), datetimes)
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, Decimal):
@@ -182,15 +196,13 @@ def _plain_other(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, datetime):
-        return datetime_text(value, "value")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, time):
+        return value.isoformat() if datetimes is None else datetimes(value, "value")
+    if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, datetimes) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
+        return [plain(v, datetimes) for v in value]
     return str(value)
 
 
@@ -209,16 +221,18 @@ def text(value: Any, field: str) -> str:
         if number == number.to_integral_value():
             return str(int(number))
         return format(number, "f").rstrip("0")  # exact: normalize() would round
-    if isinstance(value, datetime | date | time):
-        return str(plain(value))
+    if isinstance(value, datetime):
+        return datetime_text(value, field)
+    if isinstance(value, date | time):
+        return value.isoformat()
     if isinstance(value, Mapping | list | tuple):
         return json_text(value, field)
     raise RecordError("invalid_value", f"{field}: {type(value).__name__} is not a text value")
 
 
-def dumps(value: Any) -> bytes:
+def dumps(value: Any, datetimes: DateTimeFormat | None = None) -> bytes:
     """Compact UTF-8 JSON (not \\u-escaped): the bytes a request body is sent (and signed) as."""
-    return encode(plain(value))
+    return encode(plain(value, datetimes))
 
 
 def encode(value: Any) -> bytes:
@@ -229,7 +243,7 @@ def encode(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def json_text(value: Any, field: str) -> str:
+def json_text(value: Any, field: str, datetimes: DateTimeFormat | None = None) -> str:
     """A JSON document as a string; a string must already be valid JSON."""
     if isinstance(value, str):
         try:
@@ -237,7 +251,7 @@ def json_text(value: Any, field: str) -> str:
         except ValueError as exc:
             raise RecordError("invalid_json", f"{field}: not a JSON string") from exc
         return value
-    return dumps(value).decode("utf-8")
+    return dumps(value, datetimes).decode("utf-8")
 
 
 def check_length(field: str, value: str, limit: int, vendor: str) -> str:
@@ -257,8 +271,24 @@ def pick(values: Mapping[str, Any], record: Mapping[str, Any], name: str) -> Any
     return dotted_get(record, name) if "." in name else None
 
 
-def payload(values: Mapping[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Record values to send: no `_sdc_*` metadata, no names in `drop`, no empty values."""
+def event_name(
+    options: Mapping[str, Any], values: Mapping[str, Any], record: Mapping[str, Any]
+) -> tuple[str, str | None]:
+    """An event's name: the route's fixed `event_name`, else the field `event_name_property`
+    (default `event_name`) names; with that field, None for a fixed name."""
+    name_field = options.get("event_name_property") or "event_name"
+    fixed = options.get("event_name")
+    name = fixed or pick(values, record, name_field)
+    if is_empty(name) or not isinstance(name, str | int):
+        raise RecordError("missing_event_name", f"{name_field}: no event name")
+    return str(name).strip(), None if fixed else name_field
+
+
+def payload(
+    values: Mapping[str, Any], drop: tuple[str, ...] = (), datetimes: DateTimeFormat | None = None
+) -> dict[str, Any]:
+    """Record values to send: no `_sdc_*` metadata, no names in `drop`, no empty values;
+    date-times written by `datetimes` when given."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key in drop or key.startswith("_sdc_"):
@@ -267,30 +297,12 @@ def payload(values: Mapping[str, Any], drop: tuple[str, ...] = ()) -> dict[str, 
         if kind is str:  # the common case, inline: blank is empty; most strings stay as is
             if not value or value.isspace():
                 continue
-            out[key] = value if len(value) < 16 else plain(value)
+            if len(value) < 16 or datetimes is None:
+                out[key] = value
+            else:
+                out[key] = _plain_str(value, datetimes)
         elif kind is int or kind is bool:
             out[key] = value
         elif not is_empty(value):
-            out[key] = plain(value)
+            out[key] = plain(value, datetimes)
     return out
-
-
-# HTTP ------------------------------------------------------------------------------
-def transient(status: int, headers: Mapping[str, str]) -> Answer | None:
-    """RETRY (honouring `Retry-After`) for 429 and 5xx, whatever the body says; else None."""
-    if status == 429 or status >= 500:
-        return Answer(Outcome.RETRY, f"http_{status}", f"HTTP {status}", retry_after(headers))
-    return None
-
-
-def http_fallback(status: int, vendor: str, setting: str, url_setting: str) -> Answer:
-    """The answer for an HTTP status whose body carries no vendor code."""
-    if status in (401, 403):
-        return Answer(Outcome.CREDENTIALS, f"http_{status}", f"HTTP {status}", setting=setting)
-    if status in (404, 405):
-        message = f"HTTP {status}: {vendor} has no such endpoint"
-        return Answer(Outcome.CREDENTIALS, f"http_{status}", message, setting=url_setting)
-    if 200 <= status < 300:
-        message = f"HTTP {status} without a {vendor} result code"
-        return Answer(Outcome.RETRY, "unexpected_answer", message)
-    return Answer(Outcome.REJECTED, f"http_{status}", f"HTTP {status}")

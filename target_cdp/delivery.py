@@ -134,7 +134,8 @@ class Pipeline(LedgerDelivery, BatchDelivery):
         route = rt.route
         values = route.project(record)
         if route.fields is None:
-            values.pop("_sdc_deleted_at", None)
+            for name in rt.dest.record_metadata:  # for `prepare` to read from `record`
+                values.pop(name, None)
         try:
             item = rt.dest.prepare(route, values, record)
             bkey = rt.dest.batch_key(route, item)

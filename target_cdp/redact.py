@@ -13,11 +13,10 @@ from cdp_common.redact import (
     REDACTOR,
     RedactingFilter,
     Redactor,
-    basic_auth_variants,
     install_record_factory,
 )
 
-__all__ = ["MASK", "REDACTOR", "RedactingFilter", "Redactor", "basic_auth_variants", "install"]
+__all__ = ["MASK", "REDACTOR", "RedactingFilter", "Redactor", "install"]
 
 
 def install(redactor: Redactor = REDACTOR) -> None:

@@ -8,8 +8,9 @@ from functools import cached_property
 from typing import Any
 
 _MISSING = object()
-COMMON_KEYS = frozenset({"stream", "destination", "type", "fields", "diff"})
-"""Route keys every destination takes; each vendor declares its own (`route_options`)."""
+COMMON_KEYS = frozenset({"stream", "destination", "type", "fields", "diff", "delete_missing"})
+"""Route keys every destination takes; any other key is an option of the route's destination,
+declared and checked by it (`Destination.route_options`)."""
 
 
 def dotted_get(record: Mapping[str, Any], path: str, default: Any = None) -> Any:
@@ -46,22 +47,15 @@ def _lookup(record: Mapping[str, Any], path: str, parts: tuple[str, ...] | None)
 
 @dataclass(frozen=True)
 class Route:
-    """One entry of the `mappings` setting."""
+    """One entry of the `mappings` setting: what every route has, and its destination's options."""
 
     stream: str
     destination: str
     type: str
     fields: Mapping[str, str] | None = None
-    event_name: str | None = None
-    event_name_property: str | None = None
-    event_id_property: str | None = None
-    create_time_property: str | None = None
-    time_property: str | None = None
-    identity_property: str | None = None
     diff: bool | None = None  # None: the destination's default for the route type
     delete_missing: bool = False
-    options: Mapping[str, Any] = field(default_factory=dict)  # any other route keys
-    given: frozenset[str] = field(default=frozenset(), compare=False)  # keys the entry had
+    options: Mapping[str, Any] = field(default_factory=dict)  # read by the destination
 
     @property
     def label(self) -> str:
@@ -70,12 +64,9 @@ class Route:
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any]) -> Route:
-        known = {f for f in cls.__dataclass_fields__ if f not in ("options", "given")}
-        return cls(
-            **{k: v for k, v in entry.items() if k in known},
-            options={k: v for k, v in entry.items() if k not in known},
-            given=frozenset(entry),
-        )
+        """A route from its `mappings` entry: keys beyond `COMMON_KEYS` become `options`."""
+        common = {k: v for k, v in entry.items() if k in COMMON_KEYS}
+        return cls(**common, options={k: v for k, v in entry.items() if k not in COMMON_KEYS})
 
     @cached_property
     def _paths(self) -> tuple[tuple[str, str, tuple[str, ...] | None], ...]:

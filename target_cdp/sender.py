@@ -13,6 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from cdp_common.http import environment_for, retry_after
+from target_cdp.answers import THROTTLED, redirected, stop_message
 from target_cdp.dryrun import DryRun
 from target_cdp.redact import MASK, REDACTOR, Redactor
 from target_cdp.settings import Throttle
@@ -33,6 +34,10 @@ class StopDelivery(Exception):
 
 class CredentialsRefused(StopDelivery):
     """The destination refused the credentials: the whole run stops."""
+
+
+class EndpointNotFound(StopDelivery):
+    """The destination has no such endpoint (a wrong URL setting): the whole run stops."""
 
 
 class RetriesExhausted(StopDelivery):
@@ -118,7 +123,8 @@ class Sender:
         self.session.close()
 
     def send(self, call: Call, stats: RouteStats, route: str) -> Answer:
-        """An OK or REJECTED answer; raises `CredentialsRefused`, `RetriesExhausted`, `Aborted`."""
+        """An OK or REJECTED answer; raises `CredentialsRefused`, `EndpointNotFound`,
+        `RetriesExhausted`, `Aborted`."""
         if self.dry_run is not None:
             headers = {**call.headers, **self.dest.sign(call)}
             try:
@@ -142,10 +148,12 @@ class Sender:
             if answer.outcome in (Outcome.OK, Outcome.REJECTED):
                 return answer
             if answer.outcome is Outcome.CREDENTIALS:
-                raise CredentialsRefused(self._credentials_message(answer), answer)
+                raise CredentialsRefused(self._stop_message(answer), answer)
+            if answer.outcome is Outcome.WRONG_URL:
+                raise EndpointNotFound(self._stop_message(answer), answer)
             if attempt == self.max_tries:
                 break
-            stats.add(retries=1, throttled=int(answer.code == "http_429"))
+            stats.add(retries=1, throttled=int(answer.code == THROTTLED))
             wait = backoff.full_jitter(next(delays))
             if answer.retry_after is not None:
                 wait = max(wait, answer.retry_after)
@@ -196,18 +204,9 @@ class Sender:
 
     def _redirected(self, response: requests.Response) -> Answer:
         """A redirect means a wrong URL setting (a POST must not be replayed elsewhere)."""
-        fallback = self.dest.classify(404, None, {})
         where = self.redactor(str(response.headers.get("Location", "elsewhere")))
-        message = f"HTTP {response.status_code} redirect to {where}: set the URL it points to"
-        return Answer(Outcome.CREDENTIALS, f"http_{response.status_code}", message,
-                      setting=fallback.setting)  # fmt: skip
+        url_setting = self.dest.result_codes.url_setting
+        return redirected(response.status_code, where, url_setting)
 
-    def _credentials_message(self, answer: Answer) -> str:
-        name = self.dest.name
-        setting = answer.setting or "credentials"
-        if not setting.startswith(f"{name}."):
-            setting = f"{name}.{setting}"
-        reason = f"{answer.code} {answer.message}".strip()
-        return self.redactor(
-            f"{name} refused the credentials ({reason}): check the setting `{setting}`"
-        )
+    def _stop_message(self, answer: Answer) -> str:
+        return self.redactor(stop_message(self.dest.name, answer))

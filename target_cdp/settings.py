@@ -14,23 +14,6 @@ from target_cdp.vendors.base import Destination
 
 DEFAULT_MAX_CONCURRENCY = 4
 MAX_CONCURRENCY = 64  # one thread per lane: more would exhaust threads, not speed a vendor up
-DEFAULTS: dict[str, Any] = {
-    "unmapped_streams": "ignore",
-    "dead_letter_path": "target-cdp-rejected.jsonl",
-    "dry_run": False,
-    "dry_run_path": "target-cdp-dry-run.jsonl",
-    "max_concurrency": DEFAULT_MAX_CONCURRENCY,
-    "requests_per_second": None,
-    "max_tries": 8,
-    "request_timeout": 30.0,
-    "max_retry_wait": 60.0,
-    "state_flush_seconds": 5.0,
-    "progress_seconds": 10.0,
-    "summary_path": None,
-    "ledger_uri": "sqlite:///target-cdp-ledger.db",
-    "retry_failed": True,
-    "full_resync": False,
-}
 
 _ROUTE = th.ObjectType(
     th.Property("stream", th.StringType, required=True, description="Singer stream name"),
@@ -41,12 +24,6 @@ _ROUTE = th.ObjectType(
         th.ObjectType(additional_properties=th.StringType),
         description='{"<destination field>": "<source property or dotted path>"}',
     ),
-    th.Property("event_name", th.StringType),
-    th.Property("event_name_property", th.StringType),
-    th.Property("event_id_property", th.StringType),
-    th.Property("create_time_property", th.StringType),
-    th.Property("time_property", th.StringType),
-    th.Property("identity_property", th.StringType),
     th.Property(
         "diff",
         th.BooleanType,
@@ -60,7 +37,7 @@ _ROUTE = th.ObjectType(
         description="Dmartech user routes: when a full-table version completes "
         "(ACTIVATE_VERSION), delete keys delivered earlier and absent from it (default false)",
     ),
-    additional_properties=True,
+    additional_properties=True,  # the destination's route options: `target-cdp --about`
 )
 
 _PER_DESTINATION = th.PropertiesList(
@@ -77,7 +54,12 @@ _PER_DESTINATION = th.PropertiesList(
 )
 
 GENERIC = th.PropertiesList(
-    th.Property("mappings", th.ArrayType(_ROUTE), description="Routes: stream -> destination"),
+    th.Property(
+        "mappings",
+        th.ArrayType(_ROUTE),
+        description="Routes: stream -> destination; each destination's route types and their "
+        "options are listed by target-cdp --about",
+    ),
     th.Property(
         "unmapped_streams",
         th.StringType(allowed_values=["ignore", "fail"]),
@@ -87,7 +69,7 @@ GENERIC = th.PropertiesList(
     th.Property(
         "dead_letter_path",
         th.StringType,
-        default=DEFAULTS["dead_letter_path"],
+        default="target-cdp-rejected.jsonl",
         description="JSONL file receiving every rejected record (appended to)",
     ),
     th.Property(
@@ -96,7 +78,7 @@ GENERIC = th.PropertiesList(
         default=False,
         description="Validate and write the requests to dry_run_path; send nothing",
     ),
-    th.Property("dry_run_path", th.StringType, default=DEFAULTS["dry_run_path"]),
+    th.Property("dry_run_path", th.StringType, default="target-cdp-dry-run.jsonl"),
     th.Property(
         "max_concurrency",
         th.IntegerType(minimum=1, maximum=MAX_CONCURRENCY),
@@ -111,31 +93,31 @@ GENERIC = th.PropertiesList(
     th.Property(
         "max_tries",
         th.IntegerType(minimum=1),
-        default=DEFAULTS["max_tries"],
+        default=8,
         description="Attempts per request before its records are dead-lettered",
     ),
     th.Property(
         "request_timeout",
         th.NumberType(exclusive_minimum=0),
-        default=DEFAULTS["request_timeout"],
+        default=30.0,
         description="Seconds before a request times out (then it is retried)",
     ),
     th.Property(
         "max_retry_wait",
         th.NumberType(minimum=0),
-        default=DEFAULTS["max_retry_wait"],
+        default=60.0,
         description="Longest single wait between attempts, in seconds",
     ),
     th.Property(
         "state_flush_seconds",
         th.NumberType(minimum=0),
-        default=DEFAULTS["state_flush_seconds"],
+        default=5.0,
         description="A STATE message flushes partial batches when this long since the last flush",
     ),
     th.Property(
         "progress_seconds",
         th.NumberType(minimum=0),
-        default=DEFAULTS["progress_seconds"],
+        default=10.0,
         description="Seconds between progress log lines (0: none)",
     ),
     th.Property("summary_path", th.StringType, description="Also write the summary as JSON here"),
@@ -143,7 +125,7 @@ GENERIC = th.PropertiesList(
         "ledger_uri",
         th.StringType,
         secret=True,  # a PostgreSQL URL carries its password
-        default=DEFAULTS["ledger_uri"],
+        default="sqlite:///target-cdp-ledger.db",
         description="Where the target remembers what it delivered: sqlite:///PATH, "
         "postgresql://USER:PASSWORD@HOST:PORT/DB (shared by several runs or machines), "
         "or none",
@@ -164,6 +146,11 @@ GENERIC = th.PropertiesList(
         description="Send every record this run even if unchanged (the ledger is still updated)",
     ),
 )
+
+DEFAULTS: dict[str, Any] = {
+    name: prop.get("default") for name, prop in GENERIC.to_dict()["properties"].items()
+}
+"""Each generic setting's default, from its schema (None when it has none)."""
 
 
 def build_config_schema(destinations: Mapping[str, type[Destination]]) -> dict[str, Any]:

@@ -74,6 +74,8 @@ class CDPSink(SeamSink):
         self._keys = tuple(self.key_properties)  # read once, not per record
         self._with_sdc = self.include_sdc_metadata_properties
         self._on_batch_records: Records | None = None
+        # Singer metadata a route's destination reads (`Destination.record_metadata`)
+        self._kept = tuple(sorted({n for rt in self.routes for n in rt.dest.record_metadata}))
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -98,11 +100,12 @@ class CDPSink(SeamSink):
             key: t.Any = record[keys[0]]
         else:
             key = tuple(record[k] for k in keys) if keys else None
-        deleted = None
+        kept: t.Any = ()
         if self._with_sdc:
             self.add_record_metadata(record, message)
         else:
-            deleted = record.pop("_sdc_deleted_at", None)
+            if self._kept:
+                kept = [(name, record.pop(name, None)) for name in self._kept]
             if not _SDC_SET.isdisjoint(record):
                 for name in SDC_FIELDS:
                     record.pop(name, None)
@@ -112,8 +115,9 @@ class CDPSink(SeamSink):
             except InvalidRecord as exc:
                 self._reject_invalid(record, key, line, exc.error_message, message.get("version"))
                 return
-        if deleted is not None:
-            record["_sdc_deleted_at"] = deleted
+        for name, value in kept:
+            if value is not None:
+                record[name] = value
         self.cdp.pipeline.submit(self.routes, record, key, message.get("version"))
 
     def _reject_invalid(

@@ -18,9 +18,11 @@ and every private SDK member it relies on in `sdk_seam.py`.
 
 from __future__ import annotations
 
+import io
 import sys
 import typing as t
 from collections.abc import MutableMapping
+from contextlib import redirect_stdout
 from typing import Any
 
 from singer_sdk.exceptions import (
@@ -33,6 +35,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from typing_extensions import override
 
 from cdp_common.config_errors import exit_on_config_error, validate_config
+from target_cdp.about import with_routes
 from target_cdp.delivery import StopDelivery
 from target_cdp.ledger.store import LedgerError
 from target_cdp.messages import MessageHandling, UnmappedStream
@@ -41,6 +44,7 @@ from target_cdp.redact import REDACTOR, install
 from target_cdp.settings import build_config_schema, secret_values, setting
 from target_cdp.sinks import CDPSink
 from target_cdp.summary import summary_line, write_json
+from target_cdp.vendors import DestinationLoadError, load_destinations
 from target_cdp.vendors.base import ConfigError, Destination
 from target_cdp.wiring import wire
 
@@ -54,11 +58,11 @@ INPUT_ERRORS = (
 
 
 def _load_destinations() -> dict[str, type[Destination]]:
+    """Every installed destination; a broken one stops the program with one line naming it."""
     try:
-        from target_cdp.vendors import DESTINATIONS
-    except ImportError:
-        return {}
-    return dict(DESTINATIONS)
+        return load_destinations()
+    except DestinationLoadError as exc:
+        raise SystemExit(f"target-cdp: {exc}") from None
 
 
 class Terminated(Exception):
@@ -190,6 +194,15 @@ class TargetCDP(MessageHandling):
         self.input_error = text.splitlines()[0] if text else text
         self.logger.error("Input error: %s", self.input_error)
         self.process_endofpipe()
+
+    @classmethod
+    @override
+    def print_about(cls, output_format: str | None = None) -> None:
+        """The SDK's `--about`, plus each destination's route types and their options."""
+        buffer = io.StringIO()
+        with redirect_stdout(buffer):
+            super().print_about(output_format)
+        print(with_routes(buffer.getvalue(), output_format, cls.destinations))
 
     @classmethod
     @override

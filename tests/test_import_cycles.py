@@ -19,13 +19,6 @@ PACKAGES = (
 )
 
 
-def known_exception(cycle: set[str]) -> bool:
-    """convert <-> vendors.base (through the vendors package): removed by the vendors branch."""
-    return "target_cdp.convert" in cycle and all(
-        m == "target_cdp.convert" or m.startswith("target_cdp.vendors") for m in cycle
-    )
-
-
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -128,5 +121,5 @@ def test_the_finder_sees_function_level_type_checking_and_package_imports() -> N
 def test_connectors_have_no_import_cycles() -> None:
     graph = import_graph()
     assert "target_cdp.sinks" in graph["target_cdp.target"]  # the graph is read at all
-    found = [c for c in cycles(graph) if not known_exception(c)]
+    found = cycles(graph)
     assert found == [], f"import cycles: {[sorted(c) for c in found]}"

@@ -17,16 +17,49 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from singer_sdk import typing as th
 
 from target_cdp import convert
+from target_cdp.answers import ResultCodes
 from target_cdp.routes import Route
-from target_cdp.vendors.base import Answer, Call, ConfigError, Destination, Outcome, RecordError
+from target_cdp.vendors.base import Call, ConfigError, Destination, RecordError, require_one_of
 
 IMPORT_PATH = "/api/v1/api/import"
 DEFAULT_BATCH_SIZE = 500  # UNKNOWN upstream: the largest batch Dmartech takes
 DEFAULT_REQUESTS_PER_SECOND = 20.0  # the vendor's documented limit: 20 calls a second
 SECRET_SETTING = "dmartech.secret"
-RETRY_CODES = frozenset({10000})
-CREDENTIAL_CODES = frozenset({10003, 20000, 20004})
-REJECTED_CODES = frozenset({10001, 10002, 10004, 20001, 20002, 20003})
+RESULT_CODES = ResultCodes(
+    vendor="dmartech",
+    credentials_setting=SECRET_SETTING,
+    url_setting="dmartech.api_url",
+    code_field="errcode",  # errors come with HTTP 404: the code decides, not the status
+    message_fields=("errmsg",),
+    retry={10000: "system error"},
+    credentials=dict.fromkeys((10003, 20000, 20004), SECRET_SETTING),
+    rejected=frozenset({10001, 10002, 10004, 20001, 20002, 20003}),
+)
+DATETIME = convert.datetime_text
+"""Dmartech's date-time format (`create_time` and date-time properties): `YYYY-MM-DD HH:MM:SS`."""
+EVENT_OPTIONS = th.PropertiesList(
+    th.Property(
+        "event_name",
+        th.StringType,
+        description="A fixed event name for every record (this or event_name_property is required)",
+    ),
+    th.Property(
+        "event_name_property",
+        th.StringType,
+        description="The record field holding the event name",
+    ),
+    th.Property(
+        "event_id_property",
+        th.StringType,
+        description="The record field holding event_id (default: event_id)",
+    ),
+    th.Property(
+        "create_time_property",
+        th.StringType,
+        description="The record field holding create_time (default: create_time); sent as "
+        "YYYY-MM-DD HH:MM:SS UTC",
+    ),
+)
 
 
 @dataclass
@@ -50,17 +83,15 @@ class Dmartech(Destination):
     """Dmartech's import API."""
 
     name = "dmartech"
-    route_types = frozenset({"user", "user_delete", "event"})
+    route_options = {  # a `user` record whose `_sdc_deleted_at` is set is sent as a deletion
+        "user": th.PropertiesList(),
+        "user_delete": th.PropertiesList(),
+        "event": EVENT_OPTIONS,
+    }
+    result_codes = RESULT_CODES
     secret_settings = frozenset({"secret"})
-    route_options = frozenset(
-        {
-            "event_name",
-            "event_name_property",
-            "event_id_property",
-            "create_time_property",
-            "delete_missing",
-        }
-    )
+    required_settings = ("api_url", "secret")
+    record_metadata = frozenset({"_sdc_deleted_at"})
     settings_schema = th.ObjectType(
         th.Property(
             "api_url",
@@ -93,19 +124,15 @@ class Dmartech(Destination):
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
-        for key in ("api_url", "secret"):
-            if not self.settings.get(key):
-                raise ConfigError(f"dmartech.{key} is required")
         secret = str(self.settings["secret"])
         self.url = import_url(str(self.settings["api_url"]), secret)
         self.batch_url = import_url(
             str(self.settings.get("batch_url") or self.settings["api_url"]), secret
         )
         self.primary_keys = tuple(self.settings.get("primary_keys") or ())
-        self.size = int(self.settings.get("batch_size") or DEFAULT_BATCH_SIZE)
+        self.size = int(self.settings["batch_size"])
         if self.size < 1:
             raise ConfigError("dmartech.batch_size must be at least 1")
-        self.settings.setdefault("requests_per_second", DEFAULT_REQUESTS_PER_SECOND)
 
     def secrets(self) -> list[str]:
         """The secret, also as it appears URL-encoded in the query string."""
@@ -114,10 +141,8 @@ class Dmartech(Destination):
 
     def check_route(self, route: Route) -> None:
         super().check_route(route)
-        if route.type == "event" and not (route.event_name or route.event_name_property):
-            raise ConfigError(
-                f"mappings: route '{route.label}' needs event_name or event_name_property"
-            )
+        if route.type == "event":
+            require_one_of(route, "event_name", "event_name_property")
 
     # records -> items ----------------------------------------------------------------
     def prepare(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> Any:
@@ -128,29 +153,27 @@ class Dmartech(Destination):
             kind = "user_delete"
         if kind == "event":
             return self._event(route, values, record)
-        props = convert.payload(values)
+        props = convert.payload(values, datetimes=DATETIME)
         if kind == "user_delete" and self.primary_keys:
             props = {k: props[k] for k in self.primary_keys if k in props}
         self._check_keys(props)
         return DmartechItem(kind, props)
 
     def _event(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> DmartechItem:
-        name_field = route.event_name_property or "event_name"
-        name = route.event_name or convert.pick(values, record, name_field)
-        if convert.is_empty(name) or not isinstance(name, str | int):
-            raise RecordError("missing_event_name", f"{name_field}: no event name")
-        id_field = route.event_id_property or "event_id"
-        time_field = route.create_time_property or "create_time"
+        options = route.options
+        name, name_field = convert.event_name(options, values, record)
+        id_field = options.get("event_id_property") or "event_id"
+        time_field = options.get("create_time_property") or "create_time"
         drop: tuple[str, ...] = (id_field, time_field, "event_id", "create_time")  # set below
-        drop += () if route.event_name else (name_field,)
-        props = convert.payload(values, drop=drop)
+        drop += () if name_field is None else (name_field,)
+        props = convert.payload(values, drop=drop, datetimes=DATETIME)
         props["event_id"] = _event_id(convert.pick(values, record, id_field), id_field)
         created = convert.pick(values, record, time_field)
         if convert.is_empty(created):
             raise RecordError("missing_create_time", f"{time_field}: required (create_time)")
-        props["create_time"] = convert.datetime_text(created, time_field)
+        props["create_time"] = DATETIME(created, time_field)
         self._check_keys(props)
-        return DmartechItem("event", props, str(name).strip())
+        return DmartechItem("event", props, name)
 
     def _check_keys(self, props: dict[str, Any]) -> None:
         if self.primary_keys:
@@ -209,27 +232,6 @@ class Dmartech(Destination):
             label=kind,
         )
 
-    def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
-        """`errcode` decides (errors come with HTTP 404); 429/5xx are always transient."""
-        answer = convert.transient(status, headers)
-        if answer is not None:
-            return answer
-        code = body.get("errcode") if isinstance(body, dict) else None
-        if code is None:
-            return convert.http_fallback(status, self.name, SECRET_SETTING, "dmartech.api_url")
-        message = str(body.get("errmsg") or "")
-        if code == 0 and status < 300:
-            return Answer(Outcome.OK, "0", message, data=body)
-        if code in RETRY_CODES:
-            return Answer(Outcome.RETRY, str(code), message)
-        if code in CREDENTIAL_CODES:
-            return Answer(Outcome.CREDENTIALS, str(code), message, setting=SECRET_SETTING)
-        if code in REJECTED_CODES:
-            return Answer(Outcome.REJECTED, str(code), message)
-        if code == 0:  # errcode 0 with an error status: not a success
-            return convert.http_fallback(status, self.name, SECRET_SETTING, "dmartech.api_url")
-        return Answer(Outcome.REJECTED, str(code), message or "unknown errcode")
-
 
 def _event_id(value: Any, field: str) -> str | int:
     """An event id: a non-empty string or an integer."""
@@ -242,3 +244,6 @@ def _event_id(value: Any, field: str) -> str | int:
     raise RecordError(
         "missing_event_id", f"{field}: required (event_id), got {convert.shown(value)}"
     )
+
+
+DESTINATION = Dmartech

@@ -26,17 +26,17 @@ from typing import Any
 from singer_sdk import typing as th
 
 from target_cdp import convert
+from target_cdp.answers import Answer, Outcome, ResultCodes
 from target_cdp.routes import Route
 from target_cdp.vendors.base import (
-    Answer,
     Call,
     ConfigError,
     Destination,
-    Outcome,
     RecordError,
     Refused,
     Rejections,
     Send,
+    require_one_of,
 )
 
 DEFAULT_BASE_URL = "https://ma-api.engagelab.com"
@@ -46,8 +46,51 @@ MAX_IDENTITY_LENGTH = 256
 DEFAULT_BATCH_SIZE = 100  # UNKNOWN upstream: the largest event report
 CONTACT_KEYS = ("mobile_phone", "email", "whatsapp", "line", "registration_id", "telegram", "zalo")
 CREDENTIALS_SETTING = "engagelab.api_key, engagelab.api_secret"
-CREDENTIAL_CODES = frozenset({40050, 50031, 50034, 50074})
-REJECTED_CODES = frozenset({40007, 55004, 55101, 55102, 55103, 55105, 55106, 55107, 55108})
+RESULT_CODES = ResultCodes(
+    vendor="engagelab",
+    credentials_setting=CREDENTIALS_SETTING,
+    url_setting="engagelab.base_url",
+    retry={-1: "server error"},
+    credentials=dict.fromkeys((40050, 50031, 50034, 50074), CREDENTIALS_SETTING),
+    rejected=frozenset({40007, 55004, 55101, 55102, 55103, 55105, 55106, 55107, 55108}),
+)
+DATETIME = convert.datetime_text
+"""EngageLab's date-time properties: `YYYY-MM-DD HH:MM:SS` (attribute setup page)."""
+IDENTITY_OPTION = th.Property(
+    "identity_property",
+    th.StringType,
+    description="The record field holding the identity resolved to an euid (default: "
+    "engagelab.identity_name)",
+)
+ROUTE_OPTIONS = {
+    "user": th.PropertiesList(IDENTITY_OPTION),
+    "event": th.PropertiesList(
+        IDENTITY_OPTION,
+        th.Property(
+            "event_name",
+            th.StringType,
+            description="A fixed event name for every record "
+            "(this or event_name_property is required)",
+        ),
+        th.Property(
+            "event_name_property",
+            th.StringType,
+            description="The record field holding the event name",
+        ),
+        th.Property(
+            "event_id_property",
+            th.StringType,
+            description="The record field holding random_id, the report id (default: "
+            "random_id, else id)",
+        ),
+        th.Property(
+            "time_property",
+            th.StringType,
+            description="The record field holding itime (default: itime); sent as epoch "
+            "milliseconds",
+        ),
+    ),
+}
 SUCCESS_KEYS = frozenset({"code", "message", "traceId", "trace_id", "request_id"})
 SUCCESS_MESSAGES = frozenset({"", "success", "ok"})
 _SHOWN = 1000  # characters of an answer shown in a warning
@@ -102,17 +145,10 @@ class EngageLab(Destination):
     """EngageLab Marketing Automation REST API."""
 
     name = "engagelab"
-    route_types = frozenset({"user", "event"})
+    route_options = ROUTE_OPTIONS
+    result_codes = RESULT_CODES
     secret_settings = frozenset({"api_key", "api_secret"})
-    route_options = frozenset(
-        {
-            "event_name",
-            "event_name_property",
-            "event_id_property",
-            "time_property",
-            "identity_property",
-        }
-    )
+    required_settings = ("api_key", "api_secret")
     settings_schema = th.ObjectType(
         th.Property("base_url", th.StringType, default=DEFAULT_BASE_URL),
         th.Property("api_key", th.StringType, secret=True, description="API data source key"),
@@ -141,17 +177,14 @@ class EngageLab(Destination):
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
-        for key in ("api_key", "api_secret"):
-            if not self.settings.get(key):
-                raise ConfigError(f"engagelab.{key} is required")
-        self.base_url = str(self.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        self.identity_name = str(self.settings.get("identity_name") or "user_id")
+        self.base_url = str(self.settings["base_url"]).rstrip("/")
+        self.identity_name = str(self.settings["identity_name"])
         if self.identity_name not in IDENTITY_NAMES:
             raise ConfigError(f"engagelab.identity_name must be one of {', '.join(IDENTITY_NAMES)}")
-        self.size = int(self.settings.get("batch_size") or DEFAULT_BATCH_SIZE)
+        self.size = int(self.settings["batch_size"])
         if self.size < 1:
             raise ConfigError("engagelab.batch_size must be at least 1")
-        self.contact_keys = tuple(self.settings.get("contact_keys") or CONTACT_KEYS)
+        self.contact_keys = tuple(self.settings["contact_keys"])
         pair = f"{self.settings['api_key']}:{self.settings['api_secret']}"
         self.token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
@@ -161,18 +194,16 @@ class EngageLab(Destination):
 
     def check_route(self, route: Route) -> None:
         super().check_route(route)
-        if route.type == "event" and not (route.event_name or route.event_name_property):
-            raise ConfigError(
-                f"mappings: route '{route.label}' needs event_name or event_name_property"
-            )
+        if route.type == "event":
+            require_one_of(route, "event_name", "event_name_property")
 
     # records -> items ----------------------------------------------------------------
     def prepare(self, route: Route, values: dict[str, Any], record: dict[str, Any]) -> Any:
-        id_field = route.identity_property or self.identity_name
+        id_field = route.options.get("identity_property") or self.identity_name
         identity = _identity(convert.pick(values, record, id_field), id_field)
         if route.type == "event":
             return LabEvent(identity, self._event(route, values, record, id_field))
-        props = convert.payload(values, drop=(id_field,))
+        props = convert.payload(values, drop=(id_field,), datetimes=DATETIME)
         contacts = {
             key: convert.text(props.pop(key), key) for key in self.contact_keys if key in props
         }
@@ -181,27 +212,22 @@ class EngageLab(Destination):
     def _event(
         self, route: Route, values: dict[str, Any], record: dict[str, Any], id_field: str
     ) -> dict[str, Any]:
-        name_field = route.event_name_property or "event_name"
-        name = route.event_name or convert.pick(values, record, name_field)
-        if convert.is_empty(name) or not isinstance(name, str | int):
-            raise RecordError("missing_event_name", f"{name_field}: no event name")
-        time_field = route.time_property or "itime"
+        options = route.options
+        name, name_field = convert.event_name(options, values, record)
+        time_field = options.get("time_property") or "itime"
         when = convert.pick(values, record, time_field)
         if convert.is_empty(when):
             raise RecordError("missing_time", f"{time_field}: required (itime)")
-        event_field = route.event_id_property or "random_id"
+        event_field = options.get("event_id_property") or "random_id"
         random_id = convert.pick(values, record, event_field)
-        if random_id is None and not route.event_id_property:
+        if random_id is None and not options.get("event_id_property"):
             event_field = "id"
             random_id = convert.pick(values, record, event_field)
-        drop = (id_field, time_field, event_field) + (() if route.event_name else (name_field,))
-        entry: dict[str, Any] = {
-            "event_name": str(name).strip(),
-            "itime": convert.epoch_ms(when, time_field),
-        }
+        drop = (id_field, time_field, event_field) + (() if name_field is None else (name_field,))
+        entry: dict[str, Any] = {"event_name": name, "itime": convert.epoch_ms(when, time_field)}
         if not convert.is_empty(random_id):
             entry["random_id"] = convert.text(random_id, event_field)
-        entry["properties"] = convert.payload(values, drop=drop)
+        entry["properties"] = convert.payload(values, drop=drop, datetimes=DATETIME)
         return entry
 
     # items -> calls ------------------------------------------------------------------
@@ -347,31 +373,6 @@ class EngageLab(Destination):
             warn_beyond_success(call.label, answer)
         return None
 
-    def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
-        """`code` decides (0 is success or partial success); 429/5xx are always transient."""
-        answer = convert.transient(status, headers)
-        if answer is not None:
-            return answer
-        code = body.get("code") if isinstance(body, dict) else None
-        if code is None or isinstance(code, bool):
-            return convert.http_fallback(
-                status, self.name, CREDENTIALS_SETTING, "engagelab.base_url"
-            )
-        message = str(body.get("message") or "")
-        if code == 0 and status < 300:
-            return Answer(Outcome.OK, "0", message, data=body)
-        if code == -1:
-            return Answer(Outcome.RETRY, str(code), message)
-        if code in CREDENTIAL_CODES:
-            return Answer(Outcome.CREDENTIALS, str(code), message, setting=CREDENTIALS_SETTING)
-        if code in REJECTED_CODES:
-            return Answer(Outcome.REJECTED, str(code), message)
-        if code == 0:
-            return convert.http_fallback(
-                status, self.name, CREDENTIALS_SETTING, "engagelab.base_url"
-            )
-        return Answer(Outcome.REJECTED, str(code), message or "unknown code")
-
 
 def _identity(value: Any, field: str) -> str:
     """The identity value (the first non-empty one of a list): non-empty, ≤256 characters."""
@@ -385,3 +386,6 @@ def _identity(value: Any, field: str) -> str:
 def _unique(values: Any) -> list[str]:
     """Values in first-seen order, without repeats."""
     return list(dict.fromkeys(values))
+
+
+DESTINATION = EngageLab

@@ -11,13 +11,14 @@ import json
 import time
 from collections.abc import Hashable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from singer_sdk import typing as th
 
 from target_cdp import convert
+from target_cdp.answers import ResultCodes
 from target_cdp.routes import Route
-from target_cdp.vendors.base import Answer, Call, ConfigError, Destination, Outcome, RecordError
+from target_cdp.vendors.base import Call, ConfigError, Destination, RecordError
 from target_cdp.vendors.signing import nxcloud_sign
 
 DEFAULT_BASE_URL = "https://api-hk.nxlink.ai"
@@ -39,19 +40,30 @@ TEXT_LIMITS: dict[str, int | None] = {
     "time_zone": None,
     "source": None,
 }
-OTHER_FIELDS = frozenset({"birthday", "gender", "tagStr", "customize_field"})
 GENDERS = {"1": 1, "0": 0, "male": 1, "female": 0, "m": 1, "f": 0}
 SIGN_SETTING = "nxcloud.access_key, nxcloud.access_secret"
 PERMISSION_SETTING = "nxcloud.tenant_id, nxcloud.app_key, nxcloud.access_key"
+RESULT_CODES = ResultCodes(
+    vendor=VENDOR,
+    credentials_setting=SIGN_SETTING,
+    url_setting="nxcloud.base_url",
+    message_fields=("message", "msg"),
+    retry={1004: "timestamp expired"},  # retried with a fresh signature
+    credentials={1003: SIGN_SETTING, 1005: PERMISSION_SETTING},
+    rejected=frozenset({1001, 1002}),
+)
+DATETIME = convert.datetime_text
+"""Date-times inside `customize_field` (NXCloud documents none: the other vendors' format)."""
 
 
 class NXCloud(Destination):
     """NXCloud's customer batch-create API."""
 
     name = VENDOR
-    route_types = frozenset({"customer"})
+    route_options = {"customer": th.PropertiesList()}  # customer routes take only `fields`
+    result_codes = RESULT_CODES
     secret_settings = frozenset({"access_key", "access_secret"})
-    route_options: ClassVar[frozenset[str]] = frozenset()  # customer routes take only `fields`
+    required_settings = ("access_key", "access_secret", "tenant_id", "app_key")
     settings_schema = th.ObjectType(
         th.Property("base_url", th.StringType, default=DEFAULT_BASE_URL),
         th.Property("path", th.StringType, default=DEFAULT_PATH),
@@ -85,28 +97,25 @@ class NXCloud(Destination):
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
-        for key in ("access_key", "access_secret", "tenant_id", "app_key"):
-            if self.settings.get(key) in (None, ""):
-                raise ConfigError(f"nxcloud.{key} is required")
         try:
             self.tenant_id = int(self.settings["tenant_id"])
         except (TypeError, ValueError) as exc:
             raise ConfigError("nxcloud.tenant_id must be an integer") from exc
-        self.merge_type = self._choice("merge_type", 1, (0, 1, 2))
-        self.api_version = self._choice("api_version", 1, (1, 2))
-        self.size = self._choice("batch_size", MAX_BATCH, range(1, MAX_BATCH + 1))
-        self.extra = str(self.settings.get("extra_fields") or "customize_field")
+        self.merge_type = self._choice("merge_type", (0, 1, 2))
+        self.api_version = self._choice("api_version", (1, 2))
+        self.size = self._choice("batch_size", range(1, MAX_BATCH + 1))
+        self.extra = str(self.settings["extra_fields"])
         if self.extra not in ("customize_field", "drop"):
             raise ConfigError("nxcloud.extra_fields must be customize_field or drop")
-        base = str(self.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        path = str(self.settings.get("path") or DEFAULT_PATH)
+        base = str(self.settings["base_url"]).rstrip("/")
+        path = str(self.settings["path"])
         self.url = base + (path if path.startswith("/") else f"/{path}")
         self.required = ("full_name",) if self.api_version == 2 else ("first_name", "last_name")
 
-    def _choice(self, key: str, default: int, allowed: Any) -> int:
-        value = self.settings.get(key)
+    def _choice(self, key: str, allowed: Any) -> int:
+        value: Any = self.settings.get(key)
         try:
-            number = default if value is None else int(value)
+            number = int(value)
         except (TypeError, ValueError):
             number = -1
         if number not in allowed:
@@ -179,29 +188,6 @@ class NXCloud(Destination):
         headers["sign"] = nxcloud_sign(headers, call.body, str(self.settings["access_secret"]))
         return headers
 
-    def classify(self, status: int, body: Any, headers: Mapping[str, str]) -> Answer:
-        """`code` decides; 1004 (timestamp expired) is retried with a fresh signature."""
-        answer = convert.transient(status, headers)
-        if answer is not None:
-            return answer
-        code = body.get("code") if isinstance(body, dict) else None
-        if code is None or isinstance(code, bool):
-            return convert.http_fallback(status, VENDOR, SIGN_SETTING, "nxcloud.base_url")
-        message = str(body.get("message") or body.get("msg") or "")
-        if code == 0 and status < 300:
-            return Answer(Outcome.OK, "0", message, data=body)
-        if code == 1004:
-            return Answer(Outcome.RETRY, "1004", message or "timestamp expired")
-        if code == 1003:
-            return Answer(Outcome.CREDENTIALS, "1003", message, setting=SIGN_SETTING)
-        if code == 1005:
-            return Answer(Outcome.CREDENTIALS, "1005", message, setting=PERMISSION_SETTING)
-        if code in (1001, 1002):
-            return Answer(Outcome.REJECTED, str(code), message)
-        if code == 0:
-            return convert.http_fallback(status, VENDOR, SIGN_SETTING, "nxcloud.base_url")
-        return Answer(Outcome.REJECTED, str(code), message or "unknown code")
-
 
 def _text(key: str, value: Any, limit: int | None) -> str:
     text = convert.text(value, key)
@@ -239,4 +225,7 @@ def _custom(explicit: Any, extras: dict[str, Any]) -> str | None:
             own = None
     if explicit is not None and not isinstance(own, Mapping):
         raise RecordError("invalid_json", "customize_field: must be a JSON object")
-    return convert.json_text({**extras, **(own or {})}, "customize_field")
+    return convert.json_text({**extras, **(own or {})}, "customize_field", DATETIME)
+
+
+DESTINATION = NXCloud

@@ -75,6 +75,23 @@ def test_a_definition_with_an_unknown_or_a_missing_setting_fails_naming_each(tmp
     assert "Traceback" not in done.stderr
 
 
+def test_the_readme_route_table_out_of_date_or_missing_fails(tmp_path):
+    root = _copy_project(tmp_path)
+    readme = root / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    row = "| engagelab | user | `identity_property` |"
+    assert row in text
+    readme.write_text(text.replace(row, "| engagelab | user | `identity_field` |"), "utf-8")
+    done = _check(root)
+    assert done.returncode == 1
+    assert "README.md: the settings or route tables differ from --about" in done.stderr
+    start, end = text.index("<!-- about:routes -->"), text.index("<!-- /about:routes -->")
+    readme.write_text(text[:start] + text[end + len("<!-- /about:routes -->") :], "utf-8")
+    done = _check(root)
+    assert done.returncode == 1
+    assert "README.md: no <!-- about:routes --> ... <!-- /about:routes --> markers" in done.stderr
+
+
 def test_meltano_yml_missing_or_inventing_a_setting_fails_naming_it(tmp_path):
     root = _copy_project(tmp_path)
 

@@ -28,8 +28,9 @@ class FakeDest(Destination):
     """Sends `{"items": [...]}` to the sandbox's fake route with the token in the query."""
 
     name = "fake"
-    route_types = frozenset({"item"})
+    route_options = {"item": th.PropertiesList()}
     secret_settings = frozenset({"token"})
+    record_metadata = frozenset({"_sdc_deleted_at"})
     settings_schema = th.ObjectType(
         th.Property("url", th.StringType),
         th.Property("token", th.StringType, secret=True),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from target_cdp import convert
+from cdp_common.http import retry_after
 from target_cdp.vendors.base import Answer, Destination, Outcome
 from target_cdp.vendors.dmartech import Dmartech
 from target_cdp.vendors.engagelab import EngageLab
@@ -83,7 +83,7 @@ def test_code_0_with_status_300_is_not_success(vendor):
 
 def test_code_0_with_a_404_names_the_url_setting(vendor):
     answer = vendor.classify(404, 0)
-    assert (answer.outcome, answer.code) == (Outcome.CREDENTIALS, "http_404")
+    assert (answer.outcome, answer.code) == (Outcome.WRONG_URL, "http_404")
     assert answer.setting == vendor.url_setting
 
 
@@ -136,8 +136,8 @@ def test_nxcloud_expired_timestamp_is_retried_with_a_default_message():
         (300, Outcome.REJECTED),
         (401, Outcome.CREDENTIALS),
         (403, Outcome.CREDENTIALS),
-        (404, Outcome.CREDENTIALS),
-        (405, Outcome.CREDENTIALS),
+        (404, Outcome.WRONG_URL),
+        (405, Outcome.WRONG_URL),
         (406, Outcome.REJECTED),
         (428, Outcome.REJECTED),
         (429, Outcome.RETRY),
@@ -159,11 +159,11 @@ def test_an_answer_without_a_result_code_is_judged_by_its_status(vendor, status,
     [("-5", 0.0), ("  ", None), ("0", 0.0), ("2.5", 2.5)],
 )
 def test_retry_after_in_seconds_is_never_negative(value, expected):
-    assert convert.retry_after({"Retry-After": value}) == expected
+    assert retry_after({"Retry-After": value}) == expected
 
 
 def test_retry_after_as_a_date_without_a_zone_is_read_as_utc():
     later = datetime.now(timezone.utc) + timedelta(hours=1)
     value = later.strftime("%a, %d %b %Y %H:%M:%S -0000")  # RFC 2822's "zone unknown"
-    seconds = convert.retry_after({"Retry-After": value})
+    seconds = retry_after({"Retry-After": value})
     assert seconds is not None and 0 < seconds <= 3600

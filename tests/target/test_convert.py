@@ -122,7 +122,7 @@ class TestValues:
         with pytest.raises(RecordError, match=r"^customize_field: not a JSON string$"):
             convert.json_text("{oops", "customize_field")
 
-    def test_plain_makes_sdk_values_json_native(self) -> None:
+    def test_plain_makes_values_json_native_and_dates_in_the_vendor_format(self) -> None:
         value = {
             "n": Decimal("2.5"),
             "i": Decimal("3"),
@@ -132,7 +132,8 @@ class TestValues:
             "not_a_time": "2024-01-02 is a date",
             "nested": [{"at": "2024-01-02T10:04:05+07:00"}],
         }
-        assert convert.plain(value) == {
+        assert convert.plain(value)["iso"] == "2024-01-02T03:04:05Z"  # no format: as written
+        assert convert.plain(value, convert.datetime_text) == {
             "n": 2.5,
             "i": 3,
             "at": "2024-01-02 03:04:05",

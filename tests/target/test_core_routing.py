@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core_fake import FakeDest, config, install_fake, record, run, schema, state
+from core_fake import FakeDest, FakeTarget, config, install_fake, record, run, schema, state
+
+from target_cdp.settings import build_config_schema
 
 
 def test_fan_out_and_fields(sandbox, tmp_path, caplog):
@@ -70,7 +72,7 @@ def test_stream_maps_run_before_the_sink(sandbox, tmp_path, caplog):
     assert sorted((i["name"], i["extra"]) for i in vendor.items) == [("ANN", "10"), ("BOB", "20")]
 
 
-def test_sdc_deleted_at_reaches_prepare(sandbox, tmp_path, caplog):
+def test_sdc_deleted_at_reaches_prepare_when_the_destination_reads_it(sandbox, tmp_path, caplog):
     vendor = install_fake(sandbox)
     FakeDest.seen.clear()
     props = {"id": {"type": "integer"}, "_sdc_deleted_at": {"type": ["null", "string"]}}
@@ -109,3 +111,27 @@ def test_record_error_dead_letters_that_route_only(sandbox, tmp_path, caplog):
     assert dead["error"] == {"code": "missing_id", "message": "field 'id' is required"}
     assert dead["stream"] == "people" and dead["destination"] == "fake" and dead["type"] == "item"
     assert dead["at"].endswith("Z")
+
+
+class NoMetadata(FakeDest):
+    """A destination that reads no Singer metadata."""
+
+    record_metadata = frozenset()
+
+
+class NoMetadataTarget(FakeTarget):
+    destinations = {"fake": NoMetadata}
+    config_jsonschema = build_config_schema(destinations)
+
+
+def test_singer_metadata_is_stripped_for_a_destination_that_does_not_read_it(
+    sandbox, tmp_path, caplog
+):
+    vendor = install_fake(sandbox)
+    FakeDest.seen.clear()
+    props = {"id": {"type": "integer"}, "_sdc_deleted_at": {"type": ["null", "string"]}}
+    msgs = [schema(props=props), record({"id": 1, "_sdc_deleted_at": "2024-01-01T00:00:00Z"})]
+    result = run(config(sandbox, tmp_path), msgs, tmp_path, caplog, NoMetadataTarget)
+    assert result.exit_code == 0, result.logs
+    assert FakeDest.seen == [{"id": 1}]
+    assert vendor.items == [{"id": 1}]

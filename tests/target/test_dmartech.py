@@ -13,7 +13,7 @@ from core_fake import record, run, schema, state
 
 from target_cdp.routes import Route
 from target_cdp.target import TargetCDP
-from target_cdp.vendors import DESTINATIONS
+from target_cdp.vendors import load_destinations
 from target_cdp.vendors.base import Answer, Call, ConfigError, Destination, Outcome, RecordError
 from target_cdp.vendors.dmartech import Dmartech, import_url
 
@@ -27,9 +27,11 @@ EVENT = Route(
     "events",
     "dmartech",
     "event",
-    event_name_property="event_name",
-    event_id_property="id",
-    create_time_property="time_stamp",
+    options={
+        "event_name_property": "event_name",
+        "event_id_property": "id",
+        "create_time_property": "time_stamp",
+    },
 )
 
 
@@ -61,7 +63,7 @@ def event(n: int, name: str = "order") -> dict[str, Any]:
 class TestDmartech:
     # settings ------------------------------------------------------------------------
     def test_registry_and_schema(self) -> None:
-        assert DESTINATIONS["dmartech"] is Dmartech
+        assert load_destinations()["dmartech"] is Dmartech
         schema = Dmartech.settings_schema.to_dict()
         assert schema["properties"]["secret"].get("secret") is True
         assert {"api_url", "batch_url", "primary_keys", "batch_size"} <= set(schema["properties"])
@@ -146,7 +148,7 @@ class TestDmartech:
         }
 
     def test_fixed_event_name(self) -> None:
-        route = Route("events", "dmartech", "event", event_name="signup")
+        route = Route("events", "dmartech", "event", options={"event_name": "signup"})
         record = {"event_id": 5, "create_time": "2024-05-01T01:02:03+07:00", "email": "x@y"}
         item = prepare(Dmartech(SETTINGS), route, record)
         assert item.event == "signup"
@@ -233,7 +235,7 @@ class TestDmartech:
             (502, Outcome.RETRY),
             (401, Outcome.CREDENTIALS),
             (403, Outcome.CREDENTIALS),
-            (404, Outcome.CREDENTIALS),
+            (404, Outcome.WRONG_URL),
             (400, Outcome.REJECTED),
             (200, Outcome.RETRY),
         ],
@@ -276,7 +278,7 @@ class TestDmartech:
         answer = post(wrong, wrong.build(USER, [item]))
         assert (answer.outcome, answer.setting) == (Outcome.CREDENTIALS, "dmartech.secret")
         lost = Dmartech({**good, "api_url": f"{sandbox.url}/nowhere"})
-        assert post(lost, lost.build(USER, [item])).outcome is Outcome.CREDENTIALS
+        assert post(lost, lost.build(USER, [item])).outcome is Outcome.WRONG_URL
         sandbox.set_faults(error_rate=1.0)
         assert post(dest, dest.build(USER, [item])).outcome is Outcome.RETRY
         sandbox.set_faults(rate_limit=0.5, retry_after=3)

@@ -13,7 +13,7 @@ from core_fake import record, run, schema
 
 from target_cdp.routes import Route
 from target_cdp.target import TargetCDP
-from target_cdp.vendors import DESTINATIONS
+from target_cdp.vendors import load_destinations
 from target_cdp.vendors.base import (
     Answer,
     Call,
@@ -31,9 +31,11 @@ EVENT = Route(
     "events",
     "engagelab",
     "event",
-    event_name_property="event_name",
-    time_property="time_stamp",
-    identity_property="uid",
+    options={
+        "event_name_property": "event_name",
+        "time_property": "time_stamp",
+        "identity_property": "uid",
+    },
 )
 
 
@@ -96,7 +98,7 @@ def live(sandbox: Any, **extra: Any) -> EngageLab:
 class TestEngageLab:
     # settings ------------------------------------------------------------------------
     def test_registry_schema_and_secrets(self) -> None:
-        assert DESTINATIONS["engagelab"] is EngageLab
+        assert load_destinations()["engagelab"] is EngageLab
         props = EngageLab.settings_schema.to_dict()["properties"]
         assert props["api_secret"].get("secret") is True
         assert props["base_url"]["default"] == "https://ma-api.engagelab.com"
@@ -128,7 +130,6 @@ class TestEngageLab:
             "profiles",
             "engagelab",
             "user",
-            identity_property="identity.user_id",
             fields={
                 "mobile_phone": "trait.phone",
                 "email": "trait.email",
@@ -136,6 +137,7 @@ class TestEngageLab:
                 "joined": "trait.joined",
                 "nickname": "trait.nickname",
             },
+            options={"identity_property": "identity.user_id"},
         )
         record = {
             "identity": {"user_id": ["", "u-9", "u-10"]},

@@ -13,7 +13,7 @@ from core_fake import record, run, schema, state
 
 from target_cdp.routes import Route
 from target_cdp.target import TargetCDP
-from target_cdp.vendors import DESTINATIONS
+from target_cdp.vendors import load_destinations
 from target_cdp.vendors.base import Answer, Call, ConfigError, Destination, Outcome, RecordError
 from target_cdp.vendors.nxcloud import NXCloud
 from target_cdp.vendors.signing import nxcloud_sign
@@ -57,7 +57,7 @@ NAMES = {"first_name": "Zhang", "last_name": "San"}
 class TestNXCloud:
     # settings ------------------------------------------------------------------------
     def test_registry_schema_and_url(self) -> None:
-        assert DESTINATIONS["nxcloud"] is NXCloud
+        assert load_destinations()["nxcloud"] is NXCloud
         props = NXCloud.settings_schema.to_dict()["properties"]
         assert props["access_secret"].get("secret") is True
         assert props["merge_type"]["default"] == 1
