@@ -91,6 +91,7 @@ TARGETS = {
             f"{T}test_core_vendors.py",
             f"{T}test_engagelab_identity_batches.py",
             f"{T}test_state_while_input_pauses.py",
+            "tests/e2e/test_target_progress.py",
             *LEDGER,
         ),
         sample=12,
