@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from target_cdp.jsontext import readable_json
 from target_cdp.redact import REDACTOR, Redactor
 
 
@@ -21,11 +21,6 @@ def utc_now() -> str:
     """RFC 3339 UTC, to the millisecond."""
     now = datetime.datetime.now(datetime.timezone.utc)
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, UTF-8 kept readable, anything unusual as its string."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class DeadLetterUnwritable(Exception):
@@ -56,7 +51,7 @@ class DeadLetters:
         error = {"code": str(code), "message": self.redactor(str(message))}
         lines = [
             self.redactor(
-                dumps(
+                readable_json(
                     {
                         "stream": stream,
                         "destination": destination,

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from target_cdp.deadletter import dumps, utc_now
+from target_cdp.deadletter import utc_now
+from target_cdp.jsontext import readable_json
 from target_cdp.redact import MASK, REDACTOR, Redactor
 from target_cdp.vendors.base import Call, ConfigError
 
@@ -61,7 +62,7 @@ class DryRun:
             "headers": shown,
             "body": body,
         }
-        text = self.redactor(dumps(line)) + "\n"
+        text = self.redactor(readable_json(line)) + "\n"
         with self._lock:
             self._file.write(text)
             self._file.flush()

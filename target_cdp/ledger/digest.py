@@ -39,8 +39,3 @@ def fingerprint(item: Any) -> str:
 def _plain(value: Any) -> Any:
     fields = getattr(value, "__dict__", None)
     return fields if isinstance(fields, dict) else str(value)
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON for the ledger's text columns."""
-    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)

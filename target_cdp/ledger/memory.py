@@ -25,7 +25,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from target_cdp.ledger.digest import dumps, fingerprint, key_text
+from target_cdp.jsontext import readable_json
+from target_cdp.ledger.digest import fingerprint, key_text
 from target_cdp.ledger.marks import Mark, Outcome
 from target_cdp.ledger.store import Known, Ledger
 from target_cdp.redact import REDACTOR
@@ -70,7 +71,7 @@ class RouteMemory:
             mark.version = version if isinstance(version, int) else None
             if kind == "upsert":
                 values = dest.delete_values(route, item)
-                mark.delete_values = None if values is None else dumps(values)
+                mark.delete_values = None if values is None else readable_json(values)
         return mark
 
     def saw(self, key: Any, version: Any) -> None:
@@ -185,7 +186,7 @@ class RouteMemory:
                     body["delete"] = json.loads(mark.delete_values or "{}")
                 else:
                     body["record"] = mark.record
-                payload = REDACTOR(dumps(body))
+                payload = REDACTOR(readable_json(body))
             failed_rows.append(
                 {
                     "record_key": text,
@@ -238,7 +239,7 @@ class RouteMemory:
         item = self.dest.delete_item(self.route, values)
         mark = Mark(text, text, item, dict(values), "delete")
         mark.hash = fingerprint(item)
-        mark.delete_values = dumps(values)
+        mark.delete_values = readable_json(values)
         return mark
 
 

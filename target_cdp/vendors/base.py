@@ -226,6 +226,21 @@ class Destination:
         return []
 
 
+EVENT_NAME_OPTIONS = (
+    th.Property(
+        "event_name",
+        th.StringType,
+        description="A fixed event name for every record (this or event_name_property is required)",
+    ),
+    th.Property(
+        "event_name_property",
+        th.StringType,
+        description="The record field holding the event name",
+    ),
+)
+"""The route options `convert.event_name` reads, for a vendor's `event` route schema."""
+
+
 def require_one_of(route: Route, *names: str) -> None:
     """ConfigError unless the route sets one of these options."""
     if not any(route.options.get(name) for name in names):

@@ -19,7 +19,14 @@ from singer_sdk import typing as th
 from target_cdp import convert
 from target_cdp.answers import ResultCodes
 from target_cdp.routes import MISSING, Route, path_value
-from target_cdp.vendors.base import Call, ConfigError, Destination, RecordError, require_one_of
+from target_cdp.vendors.base import (
+    EVENT_NAME_OPTIONS,
+    Call,
+    ConfigError,
+    Destination,
+    RecordError,
+    require_one_of,
+)
 
 IMPORT_PATH = "/api/v1/api/import"
 DEFAULT_BATCH_SIZE = 500  # UNKNOWN upstream: the largest batch Dmartech takes
@@ -38,16 +45,7 @@ RESULT_CODES = ResultCodes(
 DATETIME = convert.datetime_text
 """Dmartech's date-time format (`create_time` and date-time properties): `YYYY-MM-DD HH:MM:SS`."""
 EVENT_OPTIONS = th.PropertiesList(
-    th.Property(
-        "event_name",
-        th.StringType,
-        description="A fixed event name for every record (this or event_name_property is required)",
-    ),
-    th.Property(
-        "event_name_property",
-        th.StringType,
-        description="The record field holding the event name",
-    ),
+    *EVENT_NAME_OPTIONS,
     th.Property(
         "event_id_property",
         th.StringType,

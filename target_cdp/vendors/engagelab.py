@@ -29,6 +29,7 @@ from target_cdp import convert
 from target_cdp.answers import Answer, Outcome, ResultCodes
 from target_cdp.routes import Route
 from target_cdp.vendors.base import (
+    EVENT_NAME_OPTIONS,
     Call,
     ConfigError,
     Destination,
@@ -66,17 +67,7 @@ ROUTE_OPTIONS = {
     "user": th.PropertiesList(IDENTITY_OPTION),
     "event": th.PropertiesList(
         IDENTITY_OPTION,
-        th.Property(
-            "event_name",
-            th.StringType,
-            description="A fixed event name for every record "
-            "(this or event_name_property is required)",
-        ),
-        th.Property(
-            "event_name_property",
-            th.StringType,
-            description="The record field holding the event name",
-        ),
+        *EVENT_NAME_OPTIONS,
         th.Property(
             "event_id_property",
             th.StringType,

@@ -104,3 +104,21 @@ def test_progress_seconds_zero_gives_no_progress_line(sandbox, tmp_path):
     done = _run(sandbox, tmp_path, progress_seconds=0)
     assert done.returncode == 0, done.stderr[-3000:]
     assert not _lines(done.stderr)
+
+
+def test_batches_in_flight_count_what_is_queued_or_sending_while_the_queue_is_full(
+    sandbox, tmp_path
+):
+    """One lane, slow answers: the reader waits on a full sending queue. The count never
+    exceeds what can be in flight: 4 queued + 1 sending + 1 being handed over."""
+    sandbox.set_faults(latency_ms=300)
+    done = _run(sandbox, tmp_path, progress_seconds=0.3)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = [
+        int(m.group(1))
+        for x in _lines(done.stderr)
+        if ROUTE in x and (m := re.search(r"(\d+) batch(?:es)? in flight", x))
+    ]
+    assert counts, done.stderr[-3000:]
+    assert max(counts) >= 4, counts  # the queue was full at some point
+    assert max(counts) <= 6, counts

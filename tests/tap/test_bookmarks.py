@@ -163,6 +163,22 @@ def test_many_changes_fold_into_few_tables():
     assert len(final.segments) == 1 and len(final.segments[0].table) == 5 * FREEZE_ROWS
 
 
+def test_a_long_run_keeps_the_text_of_the_big_table_it_started_from():
+    """Changed lookups fold into tables of similar size: a long run's mid-run STATE keeps
+    the (much bigger) table it loaded as it was, not repacked at every fold."""
+    start = EventBookmarks({}, None, END)
+    for lookup_id in range(5 * FREEZE_ROWS):
+        start.advance(lookup_id, None, batch(("2025-01-01T00:00:01Z", "e")))
+    loaded = start.finish()
+    marks = EventBookmarks(state_of(loaded), None, END)
+    for lookup_id in range(5 * FREEZE_ROWS, 7 * FREEZE_ROWS + 4000):
+        marks.advance(lookup_id, None, batch(("2025-01-01T00:00:02Z", "f")))
+        if lookup_id % 5000 == 0:
+            marks.checkpoint()
+    tables = marks.checkpoint()["tables"]
+    assert tables[0] == loaded["tables"][0] and len(tables) == 3
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -34,7 +34,7 @@ def newest_event(sandbox, index: int) -> dict:
     return workspace(sandbox).events_for(index, sort="asc")[-1]
 
 
-def shifted(stamp: str, seconds: int) -> str:
+def shifted(stamp: str, seconds: float) -> str:
     return ts.format_utc(ts.parse(stamp) + timedelta(seconds=seconds))
 
 
@@ -88,6 +88,19 @@ def test_lookback_window_rereads_before_the_bookmark(sandbox):
     assert set(older) <= set(within.events()) <= again
     after = run_tap({**config, "lookback_window": 600}, state=within.final_state)
     assert set(after.events()) <= again  # duplicates only inside the window
+
+
+def test_the_lookback_window_starts_exactly_lookback_before_the_bookmark(sandbox):
+    ids = profile_ids(sandbox, 1)
+    config = tap_config(sandbox, profile_ids=ids, lookback_window=86400)
+    first = run_tap(config)
+    newest = newest_event(sandbox, 0)["time_stamp"]
+    edge, outside = append_events(sandbox, ids[0], [
+        {"event_name": "PageView", "time_stamp": shifted(newest, -86400)},
+        {"event_name": "PageView", "time_stamp": shifted(newest, -86400.05)},  # 50 ms before
+    ])  # fmt: skip
+    again = run_tap(config, state=first.final_state).events()
+    assert edge in again and outside not in again
 
 
 def test_profiles_are_sent_when_new_or_changed(sandbox):
@@ -161,6 +174,8 @@ def test_full_table_catalog_sends_every_profile_every_run(sandbox, tmp_path, whe
         {"bookmarks": {"events": {"primedata": {"version": 7}}}},
         {"bookmarks": {"events": {"primedata": {"version": 2, "tables": ["!!corrupt"]}}}},
         {"bookmarks": {"profiles": {"primedata": {"version": 1, "seen": [12]}}}},
+        {"bookmarks": {"profiles": {"primedata": {"seen": []}}}},
+        {"bookmarks": {"profiles": {"primedata": {"version": 2, "seen": []}}}},
     ],
 )
 def test_an_unreadable_state_stops_with_one_line_naming_state(sandbox, tmp_path, state):

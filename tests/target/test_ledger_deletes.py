@@ -87,6 +87,19 @@ def test_a_record_deleted_at_the_source_is_sent_as_a_delete_once(
     assert len(dmartech(sandbox)["user_deletes"]) == 1
 
 
+def test_a_record_back_after_a_delete_at_the_source_is_sent_again(
+    sandbox, tmp_path, caplog, ledger_uri
+):
+    cfg = config(sandbox, tmp_path, ledger_uri, dmartech={"primary_keys": ["user_id"]})
+    deliver(cfg, [USERS_SCHEMA, user(1), user(2)], tmp_path, caplog)
+    tombstone = user(2, _sdc_deleted_at="2024-05-01T00:00:00Z")
+    deliver(cfg, [USERS_SCHEMA, user(1), tombstone], tmp_path, caplog)
+    back = deliver(cfg, [USERS_SCHEMA, user(1), user(2)], tmp_path, caplog)
+    assert sorted(u["user_id"] for u in dmartech(sandbox)["users"]) == ["u1", "u2", "u2"]
+    counts = route_summary(back)
+    assert (counts["unchanged"], counts["added"]) == (1, 1)
+
+
 def test_delete_missing_on_a_destination_without_deletes_is_a_config_error(
     sandbox, tmp_path, caplog
 ):

@@ -102,3 +102,19 @@ def test_a_ledger_failing_mid_run_stops_with_one_line(sandbox, tmp_path, caplog,
     assert result.states == [], "no STATE for a record the ledger could not record"
     (pending,) = rows(ledger_uri, "cdp_failures")
     assert (pending["record_key"], pending["kind"]) == ("u2", "pending")
+
+
+def test_a_ledger_failing_while_comparing_stops_with_one_line(
+    sandbox, tmp_path, caplog, ledger_uri
+):
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    deliver(cfg, [USERS_SCHEMA, user(1)], tmp_path, caplog)
+    # opening works (it reads which routes have rows); comparing reads the hashes: fails
+    execute(ledger_uri, "ALTER TABLE cdp_delivered DROP COLUMN payload_hash")
+    messages = [USERS_SCHEMA, user(1), user(2), {"type": "STATE", "value": 2}]
+    result = deliver(cfg, messages, tmp_path, caplog)
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert "failed" in line and "payload_hash" in line, line
+    assert result.states == [], "no STATE for records the ledger could not compare"
+    assert len(upserts(sandbox)) == 1

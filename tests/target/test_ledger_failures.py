@@ -94,3 +94,28 @@ def test_a_run_stopped_by_credentials_leaves_its_records_pending(
     assert rows(ledger_uri, "cdp_failures") == []
     history = sorted(rows(ledger_uri, "cdp_runs"), key=lambda r: r["id"])
     assert [r["status"] for r in history] == ["stopped", "ok"]
+
+
+def test_a_record_left_pending_counts_its_first_attempt(sandbox, tmp_path, caplog, ledger_uri):
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    wrong = {**cfg, "dmartech": {**cfg["dmartech"], "secret": "not-the-secret"}}
+    messages = [USERS_SCHEMA, *[user(i) for i in range(4)]]
+    assert deliver(wrong, messages, tmp_path, caplog).exit_code == 1
+    failures = rows(ledger_uri, "cdp_failures")
+    assert sorted((f["record_key"], f["kind"], f["attempts"]) for f in failures) == [
+        (f"u{i}", "pending", 1) for i in range(4)
+    ]
+
+
+def test_records_a_stopped_retry_run_did_not_reach_are_retried_by_the_next(
+    sandbox, tmp_path, caplog, ledger_uri
+):
+    cfg = config(sandbox, tmp_path, ledger_uri, dmartech={"batch_size": 1})
+    wrong = {**cfg, "dmartech": {**cfg["dmartech"], "secret": "not-the-secret"}}
+    assert deliver(wrong, [USERS_SCHEMA, *[user(i) for i in range(4)]], tmp_path,
+                   caplog).exit_code == 1  # fmt: skip
+    assert deliver(wrong, [USERS_SCHEMA], tmp_path, caplog).exit_code == 1  # stops at the first
+    result = deliver(cfg, [USERS_SCHEMA], tmp_path, caplog)
+    assert result.exit_code == 0, result.logs
+    assert sorted(u["user_id"] for u in upserts(sandbox)) == [f"u{i}" for i in range(4)]
+    assert rows(ledger_uri, "cdp_failures") == []

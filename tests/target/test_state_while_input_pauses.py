@@ -16,10 +16,12 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 PEOPLE = {"id": {"type": "string"}, "phone": {"type": "string"}}
 PATIENCE = 30.0  # seconds to wait for a STATE before calling it held back
@@ -84,12 +86,12 @@ def people(start: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def start(sandbox: Any, tmp_path: Path, flush_seconds: float) -> Piped:
+def start(sandbox: Any, tmp_path: Path, flush_seconds: float, secret: str | None = None) -> Piped:
     """The target on a pipe: people -> Dmartech users, one lane, batches never full here."""
     cfg = {
         "dmartech": {
             "api_url": sandbox.url,
-            "secret": sandbox.credentials.dmartech_secret,
+            "secret": secret or sandbox.credentials.dmartech_secret,
             "batch_size": 100,  # never full here: only a flush sends these records
             "max_concurrency": 1,
         },
@@ -158,3 +160,33 @@ def test_a_state_right_after_another_waits_for_the_records_before_both(sandbox, 
         target.kill()
     assert code == 0, stderr[-2000:]
     assert rest == []
+
+
+def test_a_run_stopped_before_a_timed_flush_ends_with_one_line(sandbox, tmp_path):
+    """The STATE timer fires after the run stopped (wrong secret) while the input pauses: the
+    batch it would flush is not sent and the run still ends with one line, no thread traceback."""
+    sandbox.set_faults(latency_ms=300)  # the refusal comes after the second record is read
+    target = start(sandbox, tmp_path, 2.0, secret="not-the-secret")
+    try:
+        target.send(
+            {"type": "SCHEMA", "stream": "people", "schema": {"properties": PEOPLE}},
+            *people(0, 1),
+            {"type": "STATE", "value": {"people": 1}},
+        )
+        stats = f"{sandbox.url}/_sandbox/stats"
+        for _ in range(600):  # the first batch is on its way (flushed at once or on the timer)
+            if requests.get(stats, timeout=10).json()["requests"] >= 1:
+                break
+            time.sleep(0.01)
+        # read while that batch is still unanswered; the timer for this STATE fires after
+        # the refusal has stopped the run
+        target.send(*people(1, 1), {"type": "STATE", "value": {"people": 2}})
+        time.sleep(3.0)  # the input pauses past the timer (2 s after the first flush)
+        code, rest, stderr = target.close()
+    finally:
+        target.kill()
+    assert code != 0
+    assert rest == []
+    assert "Traceback" not in stderr and "Exception in thread" not in stderr, stderr[-2000:]
+    assert "dmartech" in stderr and "dmartech.secret" in stderr, stderr[-2000:]
+    assert requests.get(stats, timeout=10).json()["requests"] == 1  # the second never sent

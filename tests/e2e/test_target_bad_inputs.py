@@ -1,182 +1,36 @@
-"""Bad inputs and misbehaving servers, end to end through the real executables.
+"""Bad inputs and misbehaving servers for `target-cdp`, end to end through the real executables.
 
-Each case asserts the exit status, the single error line (naming the setting, the input line
-or the lookup), that no `Traceback` is printed, that no secret appears in any output in its
-raw, URL-encoded or base64 form, and what the destinations received (`/_sandbox/received`).
+Each case asserts the exit status, the single error line (naming the setting or the input
+line), that no `Traceback` is printed, that no secret appears in any output in its raw,
+URL-encoded or base64 form, and what the destinations received (`/_sandbox/received`).
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import gzip
 import json
-import os
 import re
 import resource
 import signal
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import pytest
+from bad_input_helpers import assert_no_secret, assert_one_error, error_lines, run
 from e2e_helpers import all_lookups, expected, secret_values
-from misbehaving import Misbehaving, closed_port
+from misbehaving import Misbehaving
 
 from cdp_demo import configs
-from cdp_demo.pipeline import Pipeline, executable
+from cdp_demo.pipeline import Pipeline
 from cdp_sandbox.config import SandboxConfig, Workspace
-
-TAP_KEY = "pd-Key/with+plus=and@at-7Qx"  # every character that encodes differently
-BINARY_FILE = "<a lookup file that is not UTF-8>"
 
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
     return SandboxConfig(workspace=Workspace(profiles=4, events_per_profile=5, seed=5))
-
-
-# output checks ---------------------------------------------------------------------------
-def forms(secret: str) -> set[str]:
-    """A secret as it could leak: raw, URL-encoded (two ways), base64 (padded or not)."""
-    b64 = base64.b64encode(secret.encode()).decode()
-    return {secret, quote(secret, safe=""), quote_plus(secret), b64, b64.rstrip("=")}
-
-
-def assert_no_secret(secrets: list[str], *texts: str) -> None:
-    for secret in secrets:
-        for form in forms(secret):
-            for text in texts:
-                assert form not in text, f"a secret ({len(secret)} chars) leaked"
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if "| ERROR" in line]
-
-
-def assert_one_error(done: subprocess.CompletedProcess, status: int, *needles: str) -> str:
-    """Exit status `status`, no traceback, exactly one ERROR line, naming every needle."""
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    assert done.returncode == status, done.stderr[-3000:]
-    errors = error_lines(done.stderr)
-    assert len(errors) == 1, "\n".join(errors) or done.stderr[-3000:]
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
-
-
-def run(
-    name: str,
-    config: dict,
-    tmp_path: Path,
-    stdin: str = "",
-    preexec: Callable[[], None] | None = None,
-    **env: str,
-) -> subprocess.CompletedProcess:
-    """Run `tap-primedata` or `target-cdp` with `config` in `tmp_path`; stdin for the target."""
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [executable(name), "--config", str(path)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, **env},
-        preexec_fn=preexec,
-    )
-
-
-# the tap -----------------------------------------------------------------------------------
-@dataclass
-class TapCase:
-    id: str
-    mode: str | None  # the misbehaving server's mode; "refused": nothing listens
-    settings: dict[str, Any]
-    status: int
-    needles: tuple[str, ...]
-    also: Callable[[subprocess.CompletedProcess, Misbehaving | None], None] | None = None
-    emits: bool = False  # records before the failure are fine (the profile of a cursor loop)
-
-
-def _retried_without_delay(done: subprocess.CompletedProcess, _: Any) -> None:
-    assert "Retrying" in done.stderr and "in 0.00s" in done.stderr  # retry_base_delay 0 holds
-
-
-def _retried(done: subprocess.CompletedProcess, _: Any) -> None:
-    assert "Retrying" in done.stderr
-
-
-TAP_CASES = [
-    TapCase("key-of-wrong-type", None, {"api_key": {"v": TAP_KEY}}, 2,
-            ("Configuration error", "`api_key`")),
-    TapCase("start-date-not-a-date", None, {"start_date": "yesterday"}, 2, ("`start_date`",)),
-    TapCase("unknown-naive-timezone", None, {"naive_timezone": "Mars/Olympus_Mons"}, 2,
-            ("`naive_timezone`",)),
-    TapCase("missing-profiles-file", None,
-            {"profile_ids": None, "profiles_file": "/nonexistent/lookups.jsonl"}, 2,
-            ("`profiles_file`",)),
-    TapCase("zero-request-timeout", None, {"request_timeout": 0}, 2, ("`request_timeout`",)),
-    TapCase("huge-max-concurrency", None, {"max_concurrency": 100000}, 2,
-            ("`max_concurrency`",)),
-    TapCase("profiles-file-not-utf8", "server_error",
-            {"profile_ids": None, "profiles_file": BINARY_FILE}, 1,
-            ("`profiles_file`", "UnicodeDecodeError", "run stopped")),
-    TapCase("identities-as-json-string", "server_error",
-            {"profile_ids": None, "identities": '{"email": ["a@b.c"]}'}, 1,
-            ("identity email=a@b.c", "HTTP 503", "run stopped")),
-    TapCase("connection-refused", "refused", {}, 1,
-            ("profile_id P1", "connection refused", "after 2 tries", "run stopped")),
-    TapCase("connection-reset", "reset", {}, 1,
-            ("profile_id P1", "connection reset", "run stopped")),
-    TapCase("timeout", "hang", {"request_timeout": 0.3}, 1,
-            ("profile_id P1", "timed out", "run stopped")),
-    TapCase("server-error", "server_error", {}, 1,
-            ("profile_id P1", "HTTP 503", "run stopped"), _retried_without_delay),
-    TapCase("http-200-not-json", "not_json", {}, 1,
-            ("profile_id P1", "not JSON", "run stopped"), _retried),
-    TapCase("cursor-repeats-forever", "cursor_loop", {}, 1,
-            ("profile_id P1", "repeated a pagination cursor", "run goes on"), emits=True),
-    TapCase("redirect-to-another-host", "redirect", {}, 1, ("`api_url`", "307")),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("case", TAP_CASES, ids=[c.id for c in TAP_CASES])
-def test_tap_bad_input(case: TapCase, tmp_path: Path) -> None:
-    elsewhere = Misbehaving("server_error")  # a redirect's target: must never be reached
-    server = Misbehaving(case.mode, elsewhere.url) if case.mode not in (None, "refused") else None
-    url = server.url if server else f"http://127.0.0.1:{closed_port()}"
-    config = {
-        "api_url": url,
-        "api_key": TAP_KEY,
-        "profile_ids": ["P1"],
-        "max_tries": 2,
-        "retry_base_delay": 0,
-        "retry_max_delay": 0,
-        "request_timeout": 2,
-        **case.settings,
-    }
-    config = {k: v for k, v in config.items() if v is not None}
-    if config.get("profiles_file") == BINARY_FILE:
-        config["profiles_file"] = str(tmp_path / "lookups.jsonl")
-        Path(config["profiles_file"]).write_bytes(b'{"profile_id": "\xff\xfe"}\n')
-    try:
-        done = run("tap-primedata", config, tmp_path)
-    finally:
-        for s in (server, elsewhere):
-            if s is not None:
-                s.close()
-    assert_one_error(done, case.status, *case.needles)
-    if not case.emits:
-        assert '"type":"RECORD"' not in done.stdout.replace(" ", "")
-    assert_no_secret([TAP_KEY], done.stdout, done.stderr)
-    assert not elsewhere.requests, "a redirect was followed"
-    if case.also:
-        case.also(done, server)
 
 
 # the target ------------------------------------------------------------------------------
