@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from benchmarks.capacity import events_capacity
 from benchmarks.harness import (
     EVENTS_PER_PROFILE,
@@ -17,7 +20,21 @@ from benchmarks.harness import (
     tap_cmd,
     tap_setup,
 )
-from benchmarks.measure import python_cmd, run_pipeline, sandbox
+from benchmarks.measure import SandboxProcess, python_cmd, run_pipeline, sandbox
+
+
+def tap_pair(
+    box: SandboxProcess, s: Settings, cfg: Path, catalog: Path | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The baseline tap and ours over `cfg`, in turns, `s.repeat` times."""
+    return measured_pair(
+        box,
+        lambda: run_pipeline(
+            [python_cmd("benchmarks.baselines", "tap", "--config", str(cfg))], workdir=s.workdir
+        ),
+        lambda: run_pipeline([tap_cmd(cfg, catalog)], workdir=s.workdir),
+        s.repeat,
+    )
 
 
 def tap_throughput(s: Settings) -> Result:
@@ -27,14 +44,7 @@ def tap_throughput(s: Settings) -> Result:
     with sandbox(profiles=profiles, events_per_profile=EVENTS_PER_PROFILE) as box:
         cfg, catalog = tap_setup(box, s, profiles, "s1")
         res.details["sandbox_capacity"] = events_capacity(box, cfg, s.concurrency)
-        base, ours = measured_pair(
-            box,
-            lambda: run_pipeline(
-                [python_cmd("benchmarks.baselines", "tap", "--config", str(cfg))], workdir=s.workdir
-            ),
-            lambda: run_pipeline([tap_cmd(cfg, catalog)], workdir=s.workdir),
-            s.repeat,
-        )
+        base, ours = tap_pair(box, s, cfg, catalog)
     n = profiles * EVENTS_PER_PROFILE
     samples = pairs(ours, base, lambda r: rate(r["records_out"], r))
     res.details.update(records=n, baseline=base, ours=ours, catalog=bool(catalog))
@@ -80,14 +90,7 @@ def tap_latency(s: Settings) -> Result:
         profiles=s.latency_profiles, events_per_profile=EVENTS_PER_PROFILE, latency_ms=s.latency_ms
     ) as box:
         cfg, catalog = tap_setup(box, s, s.latency_profiles, "s2")
-        base, ours = measured_pair(
-            box,
-            lambda: run_pipeline(
-                [python_cmd("benchmarks.baselines", "tap", "--config", str(cfg))], workdir=s.workdir
-            ),
-            lambda: run_pipeline([tap_cmd(cfg, catalog)], workdir=s.workdir),
-            s.repeat,
-        )
+        base, ours = tap_pair(box, s, cfg, catalog)
     res.details.update(baseline=base, ours=ours)
     res.rows += latency_rows("2 tap +latency", s, ours, base)
     return res
