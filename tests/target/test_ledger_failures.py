@@ -119,3 +119,28 @@ def test_records_a_stopped_retry_run_did_not_reach_are_retried_by_the_next(
     assert result.exit_code == 0, result.logs
     assert sorted(u["user_id"] for u in upserts(sandbox)) == [f"u{i}" for i in range(4)]
     assert rows(ledger_uri, "cdp_failures") == []
+
+
+def test_each_failed_attempt_is_counted_run_after_run(sandbox, tmp_path, caplog, ledger_uri):
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    _down(sandbox)
+    assert deliver(cfg, [USERS_SCHEMA, user(1), user(2)], tmp_path, caplog).exit_code == 1
+    assert deliver(cfg, [USERS_SCHEMA], tmp_path, caplog).exit_code == 1  # the retry fails too
+    failures = rows(ledger_uri, "cdp_failures")
+    assert sorted((f["record_key"], f["kind"], f["attempts"]) for f in failures) == [
+        ("u1", "pending", 2),
+        ("u2", "pending", 2),
+    ]
+
+
+def test_every_pending_record_is_resent_by_one_run(sandbox, tmp_path, caplog, ledger_uri):
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    _down(sandbox)
+    many = [user(i) for i in range(45)]
+    assert deliver(cfg, [USERS_SCHEMA, *many], tmp_path, caplog).exit_code == 1
+    sandbox.set_faults()
+    result = deliver(cfg, [USERS_SCHEMA], tmp_path, caplog)
+    assert result.exit_code == 0, result.logs
+    assert route_summary(result)["retried"] == 45
+    assert sorted(u["user_id"] for u in upserts(sandbox)) == sorted(f"u{i}" for i in range(45))
+    assert rows(ledger_uri, "cdp_failures") == []
