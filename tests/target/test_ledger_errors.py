@@ -118,3 +118,22 @@ def test_a_ledger_failing_while_comparing_stops_with_one_line(
     assert "failed" in line and "payload_hash" in line, line
     assert result.states == [], "no STATE for records the ledger could not compare"
     assert len(upserts(sandbox)) == 1
+
+
+def test_a_ledger_failing_while_finding_deletes_stops_with_one_line(
+    sandbox, tmp_path, caplog, ledger_uri
+):
+    cfg = config(sandbox, tmp_path, ledger_uri, route={"delete_missing": True},
+                 dmartech={"primary_keys": ["user_id", "email"]})  # fmt: skip
+    version = {"type": "ACTIVATE_VERSION", "stream": "users", "version": 1}
+    assert (
+        deliver(cfg, [USERS_SCHEMA, version, user(1, 1), version], tmp_path, caplog).exit_code == 0
+    )
+    # an empty version 2 reads nothing while delivering; finding what to delete fails
+    execute(ledger_uri, "ALTER TABLE cdp_delivered DROP COLUMN delete_values")
+    empty = {**version, "version": 2}
+    result = deliver(cfg, [USERS_SCHEMA, empty, empty], tmp_path, caplog)
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert "failed" in line and "delete_values" in line, line
+    assert sandbox.received()["dmartech"].get("user_deletes", []) == []
