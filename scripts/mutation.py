@@ -274,6 +274,8 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
      "when statistics are refreshed again: a cost only"),
     ("ledger_store", "if route_id is None or self.empty:", "if route_id is None and self.empty:",
      "a route without an id has no failure rows: the query that follows finds none either"),
+    ("answers", "@dataclass(frozen=True)", "@dataclass(frozen=False)",
+     "nothing assigns to, or hashes, an Answer or ResultCodes: frozen only documents it"),
     ("delivery", "self._timer.daemon = True", "self._timer.daemon = False",
      "finish() cancels the STATE timer before the run ends"),
     ("profile_marks", "if len(self.emitted) - self.packed_upto >= FREEZE:",
