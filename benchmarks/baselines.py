@@ -74,19 +74,27 @@ def _profile_events(cfg: dict[str, Any], profile_id: str, with_profiles: bool) -
         "sort": "asc",
         "limit": cfg.get("page_size", 100),
     }
+    for event in _events(session, base, headers, query):
+        event["time_stamp"] = _rfc3339(event["time_stamp"])
+        event["sent_at"] = _rfc3339(event["sent_at"])
+        out.append(_record("events", event, extracted))
+    return b"".join(out)
+
+
+def _events(
+    session: requests.Session, base: str, headers: dict[str, str], query: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Every event `query` finds, page after page (the cursor in `query` moves along)."""
     while True:
         resp = session.post(
             f"{base}/pub/events/advanced-search", data=orjson.dumps(query), headers=headers
         )
         resp.raise_for_status()
         page = orjson.loads(resp.content)
-        for event in page.get("data") or []:
-            event["time_stamp"] = _rfc3339(event["time_stamp"])
-            event["sent_at"] = _rfc3339(event["sent_at"])
-            out.append(_record("events", event, extracted))
+        yield from page.get("data") or []
         cursor = page.get("cursor") or {}
         if not cursor.get("has_more") or not cursor.get("next"):
-            return b"".join(out)
+            return
         query["cursor"] = cursor["next"]
 
 
@@ -153,27 +161,18 @@ def _lookup_changes(
         "limit": cfg.get("page_size", 100),
     }
     seen = set(at_newest)
-    while True:
-        resp = session.post(
-            f"{base}/pub/events/advanced-search", data=orjson.dumps(query), headers=headers
-        )
-        resp.raise_for_status()
-        page = orjson.loads(resp.content)
-        for event in page.get("data") or []:
-            stamp = _rfc3339(event["time_stamp"])
-            if newest is not None and (stamp < newest or (stamp == newest and event["id"] in seen)):
-                continue
-            event["time_stamp"] = stamp
-            event["sent_at"] = _rfc3339(event["sent_at"])
-            out.append(_record("events", event, extracted))
-            if newest is None or stamp > newest:
-                newest, at_newest, seen = stamp, [], set()
-            at_newest.append(event["id"])
-            seen.add(event["id"])
-        cursor = page.get("cursor") or {}
-        if not cursor.get("has_more") or not cursor.get("next"):
-            return b"".join(out), [updated, newest, at_newest]
-        query["cursor"] = cursor["next"]
+    for event in _events(session, base, headers, query):
+        stamp = _rfc3339(event["time_stamp"])
+        if newest is not None and (stamp < newest or (stamp == newest and event["id"] in seen)):
+            continue
+        event["time_stamp"] = stamp
+        event["sent_at"] = _rfc3339(event["sent_at"])
+        out.append(_record("events", event, extracted))
+        if newest is None or stamp > newest:
+            newest, at_newest, seen = stamp, [], set()
+        at_newest.append(event["id"])
+        seen.add(event["id"])
+    return b"".join(out), [updated, newest, at_newest]
 
 
 def run_incremental(cfg: dict[str, Any], state_in: str | None, state_out: str | None) -> int:
