@@ -114,16 +114,23 @@ def _iso_datetime_loose(value: str) -> datetime:
     return datetime.fromisoformat(_FRACTION_RE.sub(r"\1", text))
 
 
+def _utc_seconds(value: str) -> bool:
+    """True for `YYYY-MM-DDTHH:MM:SSZ` with ASCII digits (what tap-primedata sends)."""
+    if len(value) != 20 or value[19] != "Z" or value[10] != "T" or not value.isascii():
+        return False
+    if value[4] != "-" or value[7] != "-" or value[13] != ":" or value[16] != ":":
+        return False
+    try:
+        datetime.fromisoformat(value[:19])  # the digits, and a real date and time
+    except ValueError:
+        return False
+    return True
+
+
 def datetime_text(value: Any, field: str) -> str:
     """`YYYY-MM-DD HH:MM:SS` in UTC (Dmartech `create_time`, EngageLab datetime properties)."""
-    if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
-        try:  # `YYYY-MM-DDTHH:MM:SSZ` (what tap-primedata sends): checked, then sliced
-            datetime.fromisoformat(value[:19])
-        except ValueError:
-            pass
-        else:
-            if value[4] == "-" and value[7] == "-" and value.isascii():
-                return f"{value[:10]} {value[11:19]}"
+    if type(value) is str and _utc_seconds(value):
+        return f"{value[:10]} {value[11:19]}"
     parsed = parse_datetime(value, field)
     if not 1 <= parsed.year <= 9999:
         raise RecordError("invalid_datetime", f"{field}: {shown(value)} is out of range")
@@ -175,7 +182,10 @@ def _plain_str(value: str, datetimes: DateTimeFormat) -> str:
     """An ISO date-time string written by `datetimes`; any other string as it is."""
     if len(value) < 16 or value[4] not in "-:" or value[10] not in "T ":
         return value  # cannot be a date-time: skip the regular expression
-    if _ISO_DATETIME_RE.fullmatch(value):
+    utc_seconds = _utc_seconds(value)  # the usual spelling: no regular expression
+    if utc_seconds and datetimes is datetime_text:
+        return f"{value[:10]} {value[11:19]}"
+    if utc_seconds or _ISO_DATETIME_RE.fullmatch(value):
         try:
             return datetimes(value, "value")
         except RecordError:

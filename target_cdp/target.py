@@ -36,6 +36,7 @@ from typing_extensions import override
 
 from cdp_common.config_errors import exit_on_config_error, validate_config
 from target_cdp.about import with_routes
+from target_cdp.collection import fewer_collections
 from target_cdp.delivery import StopDelivery
 from target_cdp.ledger.store import LedgerError
 from target_cdp.messages import MessageHandling, UnmappedStream
@@ -231,7 +232,8 @@ class TargetCDP(MessageHandling):
         except ConfigValidationError as exc:
             exit_on_config_error(cls.logger, exc)
         try:
-            target.listen(file_input)
+            with fewer_collections():
+                target.listen(file_input)
         except (*INPUT_ERRORS, UnmappedStream, Terminated) as exc:
             target.fail_input(exc)
         except StopDelivery:

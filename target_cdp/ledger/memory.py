@@ -28,7 +28,7 @@ from typing import Any
 from target_cdp.jsontext import readable_json
 from target_cdp.ledger.digest import fingerprint, key_text
 from target_cdp.ledger.marks import Mark, Outcome
-from target_cdp.ledger.store import Known, Ledger
+from target_cdp.ledger.store import Delivered, Known, Ledger
 from target_cdp.redact import REDACTOR
 from target_cdp.routes import Route
 from target_cdp.summary import RouteStats
@@ -153,25 +153,21 @@ class RouteMemory:
     # lane threads --------------------------------------------------------------------
     def settle(self, outcome: Outcome) -> None:
         """Write one batch's outcome to the ledger (one transaction)."""
-        delivered_rows = []
+        delivered_rows: list[Delivered] = []
         cleared: list[str] = []
         deleted = 0
+        tracks = self.tracks
         for mark in outcome.delivered:
             if mark.clear:
                 cleared.append(mark.clear)
-            if mark.kind == "delete":
+            kind = mark.kind
+            if kind == "delete":
                 deleted += 1
-            if not self.tracks or mark.text is None:
-                continue
-            delivered_rows.append(
-                {
-                    "record_key": mark.text,
-                    "payload_hash": mark.hash or "",
-                    "delete_values": mark.delete_values if mark.kind == "upsert" else None,
-                    "deleted": mark.kind != "upsert",
-                    "version": mark.version,
-                }
-            )
+            if tracks and mark.text is not None:
+                upsert = kind == "upsert"
+                delivered_rows.append((mark.text, mark.hash or "",
+                                       mark.delete_values if upsert else None, not upsert,
+                                       mark.version))  # fmt: skip
         failed_rows = []
         for mark, kind, code, message in outcome.failed:
             text = mark.text
