@@ -305,18 +305,19 @@ def payload(
     date-times written by `datetimes` when given."""
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if key in drop or key.startswith("_sdc_"):
+        if key in drop or (key[:1] == "_" and key.startswith("_sdc_")):
             continue
         kind = type(value)
         if kind is str:  # the common case, inline: blank is empty; most strings stay as is
             if not value or value.isspace():
                 continue
-            if len(value) < 16 or datetimes is None:
-                out[key] = value
-            else:
-                out[key] = _plain_str(value, datetimes)
-        elif kind is int or kind is bool:
-            out[key] = value
-        elif not is_empty(value):
-            out[key] = plain(value, datetimes)
+            if datetimes is not None and len(value) >= 16:  # shorter is never a date-time
+                value = _plain_str(value, datetimes)
+        elif value is None:
+            continue
+        elif kind is not int and kind is not bool:
+            if is_empty(value):
+                continue
+            value = plain(value, datetimes)
+        out[key] = value
     return out

@@ -152,6 +152,12 @@ class Pipeline(LedgerDelivery, BatchDelivery):
             return
         mark = memory.mark(key, item, record, version)
         mark.clear = clear
+        if clear is None:
+            send = memory.decide(mark)
+            if send is not None:
+                if send:
+                    self._enqueue(rt, slot, key, item, bkey, record, interval, mark)
+                return
         mark.bkey, mark.interval, mark.slot = bkey, interval, slot
         interval.submitted += 1
         ready = memory.admit(mark)
@@ -231,6 +237,8 @@ class Pipeline(LedgerDelivery, BatchDelivery):
         for rt in self.routes:
             if rt.memory is not None and (rt.memory.window or rt.memory.seen):
                 self._send_marks(rt, rt.memory.resolve())
+            elif rt.memory is not None:
+                rt.memory.count_decided()
         for rt in self.routes:
             for lane_no, open_ in enumerate(rt.buffers):
                 for buf in list(open_.values()):

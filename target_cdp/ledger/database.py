@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -293,11 +294,21 @@ class _Autocommit:
 
 def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    # sqlite3 looks for an adapter for every parameter that is not exactly an int, float or
+    # str, and for None and booleans it fails twice (an AttributeError built and dropped per
+    # parameter: a fifth of the ledger writer's time). Registered, they bind as they would.
+    sqlite3.register_adapter(type(None), _as_null)
+    sqlite3.register_adapter(bool, int)
     cursor = dbapi_conn.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+def _as_null(value: None) -> None:
+    """The adapter of None: NULL, as sqlite3 binds it without one."""
+    return value
 
 
 def _sqlite_begin(conn: Connection) -> None:

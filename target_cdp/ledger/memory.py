@@ -1,8 +1,9 @@
 """The seam between delivery and the ledger: what one run remembers, per route.
 
-Delivery calls three things, each once per window or batch, never per record:
+Delivery calls, once per window or batch (per record only `mark` and `decide`/`admit`):
 - `RouteMemory.admit` holds a prepared record in the route's diff window; a full window is
   looked up in one query and comes back split into records to send and unchanged ones;
+  on a route's first run there is nothing to look up: `decide` sends each record at once;
 - `Writer.submit` hands a delivered batch's outcome (delivered, pending, refused) to the one
   writer thread, which records it (`RouteMemory.settle`, one transaction) after the destination
   answered and only then releases the batch's records, so the STATE covering them waits;
@@ -14,7 +15,8 @@ payload. A key still in flight (queued, not yet settled) is compared with what i
 not with the ledger, so a record that changes and changes back in one run is never wrongly
 skipped. The in-flight map is read before the ledger and an entry leaves it only after its
 batch is committed, so a key missing from the map when read has its latest payload in the
-ledger.
+ledger. Only the thread batching records (holding the pipeline's lock) changes the map: the
+writer queues what it committed (`settled`) and that thread drops it (`forget_settled`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,8 +60,12 @@ class RouteMemory:
         self.seen: list[str] = []  # keys of the current version that never reached the window
         self.seen_version: int | None = None
         self.inflight: dict[str, str] = {}  # key -> hash submitted and not yet settled
+        # (key, hash) of batches the writer committed, for the main thread to drop from
+        # `inflight` (it alone changes the map: no lock per record)
+        self.settled: deque[tuple[str, str]] = deque()
         self.dry_seen: set[str] = set()  # dry run + delete_missing: keys of this version
-        self._lock = threading.Lock()
+        self.first_run = False  # set by `RunMemory.start`: the ledger had nothing of the route
+        self._counted = [0, 0, 0, 0]  # unchanged, added, changed, all: `decide`'s, not yet added
 
     # main thread ---------------------------------------------------------------------
     def mark(self, key: Any, item: Any, record: dict[str, Any], version: Any) -> Mark:
@@ -81,6 +88,45 @@ class RouteMemory:
             self.seen.append(text)
             self.seen_version = version
 
+    def decide(self, mark: Mark) -> bool | None:
+        """On a route's first run (no delivered row when it started, no failure row yet) a
+        window has nothing to look up: decide each record at once, as `resolve` would. True:
+        send it; False: unchanged (its payload is in flight); None: through the window."""
+        if not self.first_run or self.window or self.route_id in self.run.ledger.failing:
+            return None
+        text = mark.text
+        if text is None:
+            return True
+        inflight = self.inflight
+        previous = inflight.get(text)
+        counted = self._counted
+        send = previous != mark.hash or self.run.full_resync
+        if send:
+            counted[1 if previous is None else 2] += 1
+            inflight[text] = mark.hash or ""
+        else:
+            counted[0] += 1
+        counted[3] += 1
+        if counted[3] >= WINDOW:
+            self.count_decided()
+            self.forget_settled()
+        return send
+
+    def forget_settled(self) -> None:
+        """Drop from `inflight` the keys whose latest payload the writer has committed."""
+        settled, inflight = self.settled, self.inflight
+        while settled:
+            text, phash = settled.popleft()
+            if inflight.get(text) == phash:  # not sent again since
+                del inflight[text]
+
+    def count_decided(self) -> None:
+        """Add the records `decide` counted to the route's figures."""
+        unchanged, added, changed, decided = self._counted
+        if decided:
+            self._counted = [0, 0, 0, 0]
+            self.stats.add(unchanged=unchanged, added=added, changed=changed)
+
     def admit(self, mark: Mark) -> list[Mark] | None:
         """Hold `mark` in the window; a full window comes back resolved (see `resolve`)."""
         self.window.append(mark)
@@ -91,6 +137,8 @@ class RouteMemory:
     def resolve(self) -> list[Mark]:
         """Look the window up (one query) and return the marks to send; unchanged marks are
         counted and finished here (their intervals released through `run.done`)."""
+        self.count_decided()
+        self.forget_settled()  # before the ledger is read (see the module docstring)
         window, self.window = self.window, []
         seen, self.seen = self.seen, []
         if not window and not seen:
@@ -131,8 +179,7 @@ class RouteMemory:
                 changed += 1
             sent_now[text] = mark.hash or ""
             send.append(mark)
-        with self._lock:  # a lane settling an older payload of a key must not drop this one
-            inflight.update(sent_now)
+        inflight.update(sent_now)
         seen_keys: list[str] = []
         version = None
         if self.delete_missing:  # every key of this version stays, whatever happens to it
@@ -196,15 +243,14 @@ class RouteMemory:
         self.run.ledger.settle(self.route_id, self.run_id, delivered_rows, failed_rows, cleared)
         if deleted:
             self.stats.add(deleted=deleted)
-        if self.tracks:
-            with self._lock:
-                inflight = self.inflight
-                for mark in outcome.delivered:
-                    if mark.text is not None and inflight.get(mark.text) == mark.hash:
-                        del inflight[mark.text]
-                for mark, _, _, _ in outcome.failed:
-                    if mark.text is not None and inflight.get(mark.text) == mark.hash:
-                        del inflight[mark.text]
+        if self.tracks:  # committed: the main thread may now drop them from `inflight`
+            settled = self.settled
+            for mark in outcome.delivered:
+                if mark.text is not None:
+                    settled.append((mark.text, mark.hash or ""))
+            for mark, _, _, _ in outcome.failed:
+                if mark.text is not None:
+                    settled.append((mark.text, mark.hash or ""))
 
     # retries and deletes ---------------------------------------------------------------
     def pending(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -355,6 +401,13 @@ class RunMemory:
         runs = self.ledger.start_runs({m.route_id for m in self.routes if m.route_id is not None})
         for memory in self.routes:
             memory.run_id = runs.get(memory.route_id) if memory.route_id is not None else None
+            memory.first_run = (
+                memory.diff
+                and not memory.delete_missing
+                and memory.route_id is not None
+                and memory.route_id not in self.ledger.known
+                and memory.route_id not in self.ledger.failing
+            )
         self.writer.start()
         self.started = True
 

@@ -205,9 +205,8 @@ class Ledger(RememberedIds):
         at = self._now_param()
         if self.dialect == "postgresql":
             keys, hashes, values, deleted, versions = (list(c) for c in zip(*rows, strict=True))
-            conn.exec_driver_sql(
-                _PG_UPSERT_DELIVERED, (route_id, at, run_id, keys, hashes, values, deleted, versions)
-            )
+            params = (route_id, at, run_id, keys, hashes, values, deleted, versions)
+            conn.exec_driver_sql(_PG_UPSERT_DELIVERED, params)
             return
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             part = rows[start : start + _ROWS_PER_INSERT]
