@@ -214,6 +214,13 @@ def _create_time(value: str) -> str:
     return value[:10] + " " + value[11:19]
 
 
+def _user_value(value: Any) -> Any:
+    """A user property as sent: `YYYY-MM-DDTHH:MM:SSZ` strings in Dmartech's format."""
+    if type(value) is str and len(value) == 20 and value[10] == "T" and value[19] == "Z":
+        return _create_time(value)
+    return value
+
+
 def _get(record: dict[str, Any], path: str) -> Any:
     value: Any = record
     for part in path.split("."):
@@ -326,8 +333,9 @@ def run_target(cfg: dict[str, Any]) -> int:
             if kind == "RECORD":
                 received += 1
                 record = msg["record"]
-                if users:
-                    name, item = "user", {k: v for k, v in record.items() if v is not None}
+                if users:  # date-times as Dmartech takes them, like the target sends them
+                    name, item = "user", {k: _user_value(v) for k, v in record.items()
+                                          if v is not None}  # fmt: skip
                 else:
                     name, item = record["event_name"], _item(record, fields)
                 buf = buffers.setdefault(name, [])

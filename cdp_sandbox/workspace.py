@@ -28,7 +28,7 @@ try:  # orjson (the `bench` extra) is ~5x faster; the output is equivalent JSON
     from orjson import dumps as _dumps
 except ImportError:  # pragma: no cover
 
-    def _dumps(obj: Any) -> bytes:
+    def _dumps(obj: Any) -> bytes:  # type: ignore[misc,unused-ignore]  # orjson installed or not
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -77,16 +77,17 @@ class MessageHandling(SeamTarget):
 
     @override
     def handle_record(self, message: dict[str, Any]) -> None:
-        if "stream" not in message or "record" not in message:
+        try:
+            stream, raw = message["stream"], message["record"]
+        except KeyError:
             self.message_reader.assert_line_requires(message, requires={"stream", "record"})
-        stream = message["stream"]
+            raise
         direct = self._direct.get(stream)
         if direct is not None:  # the usual case, without a map: straight to the sink
             alias, direct_sink = direct
-            direct_sink.accept(message["record"], message, self.line_number)
-            version = message.get("version")
-            if version is not None:
-                self._versions[alias].add(version)
+            direct_sink.accept(raw, message, self.line_number)
+            if "version" in message and message["version"] is not None:
+                self._versions[alias].add(message["version"])
             return
         maps: list[StreamMap] | None = self.mapper.stream_maps.get(stream)
         if maps is None:

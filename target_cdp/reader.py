@@ -78,11 +78,17 @@ class LineReader(GenericSingerReader[str]):
         buffer = getattr(source, "buffer", None)
         if buffer is not None:  # stdin: read bytes; msgspec decodes UTF-8 itself, faster
             source = _lines(buffer)
+        decode = _decode
         for line in source:
             self.line_number += 1
-            if not line.strip():
-                continue
-            message = self.deserialize_json(line)
+            try:  # `deserialize_json` inline: it runs once a message
+                message = decode(line)
+            except (msgspec.DecodeError, RecursionError):
+                if not line.strip():
+                    continue  # a blank line
+                message = self.deserialize_json(line)  # raises the line's one error
+            if type(message) is not dict:
+                message = self.deserialize_json(line)  # raises the line's one error
             kind = message.get("type")
             if kind is None:
                 msg = f"line {self.line_number}: message has no 'type'"

@@ -7,6 +7,7 @@ import typing as t
 import fastjsonschema
 from singer_sdk import Target
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 from typing_extensions import override
 
 from target_cdp.delivery import Pipeline, RouteRuntime
@@ -92,20 +93,27 @@ class CDPSink(SeamSink):
     def accept(self, record: dict[str, t.Any], message: dict[str, t.Any], line: int) -> None:
         """Validate one (already mapped) record and submit it to every route."""
         keys = self._keys
-        for name in keys:
-            if name not in record:
+        try:
+            if len(keys) == 1:
+                key: t.Any = record[keys[0]]
+            else:
+                key = tuple(record[k] for k in keys) if keys else None
+        except (KeyError, TypeError):
+            if not isinstance(t.cast(object, record), dict):  # malformed input
                 msg = (
-                    f"line {line}: stream '{self.stream_name}': record is missing key property "
-                    f"'{name}' (key properties {list(keys)})"
+                    f"line {line}: stream '{self.stream_name}': a record must be a JSON object, "
+                    f"not {type(record).__name__}"
                 )
-                raise MissingKeyPropertiesError(msg)
+                raise InvalidInputLine(msg) from None
+            name = next(k for k in keys if k not in record)
+            msg = (
+                f"line {line}: stream '{self.stream_name}': record is missing key property "
+                f"'{name}' (key properties {list(keys)})"
+            )
+            raise MissingKeyPropertiesError(msg) from None
         if not self.routes:  # unmapped: checked for its key like any record, then counted
             self.cdp.ignored[self.stream_name] += 1
             return
-        if len(keys) == 1:
-            key: t.Any = record[keys[0]]
-        else:
-            key = tuple(record[k] for k in keys) if keys else None
         kept: t.Any = ()
         if self._with_sdc:
             self.add_record_metadata(record, message)

@@ -86,6 +86,20 @@ def test_a_key_changing_and_changing_back_in_one_run_ends_as_the_source(
     assert route_summary(third)["unchanged"] == 1
 
 
+def test_a_first_run_sends_a_repeated_key_once_per_payload(sandbox, tmp_path, caplog, ledger_uri):
+    # nothing in the ledger yet: each record is decided at once against what is in flight
+    cfg = config(sandbox, tmp_path, ledger_uri)
+    repeated = [user(1, name="A"), user(2), user(1, name="A"), user(1, name="B"), user(2)]
+    result = deliver(cfg, [USERS_SCHEMA, *repeated], tmp_path, caplog)
+    assert result.exit_code == 0, result.logs
+    assert [(u["user_id"], u["name"]) for u in upserts(sandbox)] == [
+        ("u1", "A"), ("u2", "User 2"), ("u1", "B")]  # fmt: skip
+    counts = route_summary(result)
+    assert (counts["added"], counts["changed"], counts["unchanged"]) == (2, 1, 2)
+    again = deliver(cfg, [USERS_SCHEMA, user(1, name="B"), user(2)], tmp_path, caplog)
+    assert route_summary(again)["unchanged"] == 2
+
+
 def test_full_resync_sends_everything_and_still_updates_the_ledger(
     sandbox, tmp_path, caplog, ledger_uri
 ):
