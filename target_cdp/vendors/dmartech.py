@@ -189,11 +189,12 @@ class Dmartech(Destination):
         drop = {id_field, time_field, "event_id", "create_time"}
         drop |= set() if fixed else {name_field}
         picked = {id_field, time_field} | (set() if fixed else {name_field})  # read by `pick`
-        paths = tuple(  # (..., the head and leaf of an `object.property` path, sent, picked)
-            (target, source, parts, *(parts if parts and len(parts) == 2 else (None, None)),
-             not (target in drop or target.startswith("_sdc_")), target in picked)
+        # read for `pick` (all of them in `drop`: never sent as they are)
+        picks = tuple((t, src, parts) for t, src, parts in route.paths if t in picked)
+        sends = tuple(  # (target, source, parts, the head and leaf of an `object.property`)
+            (target, source, parts, *(parts if parts and len(parts) == 2 else (None, None)))
             for target, source, parts in route.paths
-            if target in picked or not (target in drop or target.startswith("_sdc_"))
+            if not (target in drop or target.startswith("_sdc_"))
         )  # fmt: skip
         pick, is_empty = convert.pick, convert.is_empty
         plain, plain_str = convert.plain, convert.plain_str
@@ -201,8 +202,15 @@ class Dmartech(Destination):
 
         def prepared(record: dict[str, Any]) -> DmartechItem:
             values: dict[str, Any] = {}  # what `route.project` gives that `pick` reads
+            for target, source, parts in picks:
+                if source in record:
+                    values[target] = record[source]
+                elif parts is not None:
+                    value = path_value(record, source, parts)
+                    if value is not MISSING:
+                        values[target] = value
             props: dict[str, Any] = {}  # what `convert.payload` makes of it, in the same pass
-            for target, source, parts, head_name, leaf, sent, pickable in paths:
+            for target, source, parts, head_name, leaf in sends:
                 if source in record:
                     value = record[source]
                 elif parts is None:
@@ -215,10 +223,6 @@ class Dmartech(Destination):
                         value = path_value(record, source, parts)
                     if value is MISSING:
                         continue
-                if pickable:
-                    values[target] = value
-                if not sent:
-                    continue
                 kind = type(value)
                 if kind is str:
                     if not value or value.isspace():
