@@ -37,6 +37,7 @@ class Settings:
     latency_ms: float = 50.0
     repeat: int = 1
     demo_profiles: int = 10_000  # scenario 12
+    instruction_records: int = 20_000  # scenario 13 (under callgrind, about 50 times slower)
     demo_latency_ms: float = 20.0
 
 

@@ -5,6 +5,7 @@ scripts/bench --quick         # smaller sizes (scenario 6 at 20k / 200k, 7 at 10
 scripts/bench --only 1 --only 3
 scripts/bench --only 3 --repeat 3   # median of 3 (min-max beside it), as the README
 scripts/bench --profile       # also per-thread cProfile reports of the tap and the target
+scripts/bench --only 13       # instructions executed (valgrind): figures the load does not move
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state-sizes", type=int, nargs="+", help="lookups of scenario 9")
     p.add_argument("--demo-profiles", type=int, help="profiles of scenario 12 (20 events each)")
     p.add_argument(
+        "--instruction-records", type=int, help="records counted under callgrind (scenario 13)"
+    )
+    p.add_argument(
         "--concurrency",
         type=int,
         default=4,
@@ -86,6 +90,7 @@ def settings(args: argparse.Namespace) -> Settings:
         s.incremental_lookups, s.incremental_latency_lookups = 10_000, 2_000
         s.state_sizes = (20_000, 200_000)
         s.demo_profiles = 1_000
+        s.instruction_records = 5_000
     s.records = args.records or s.records
     s.latency_profiles = args.latency_profiles or s.latency_profiles
     s.latency_records = args.latency_records or s.latency_records
@@ -94,6 +99,7 @@ def settings(args: argparse.Namespace) -> Settings:
     s.incremental_latency_lookups = args.latency_lookups or s.incremental_latency_lookups
     s.state_sizes = tuple(args.state_sizes) if args.state_sizes else s.state_sizes
     s.demo_profiles = args.demo_profiles or s.demo_profiles
+    s.instruction_records = args.instruction_records or s.instruction_records
     s.workdir.mkdir(parents=True, exist_ok=True)
     return s
 

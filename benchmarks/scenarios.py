@@ -1,7 +1,7 @@
 """The benchmark scenarios (issue 5), by number; each returns rows for the table and details
 for the JSON. One module per group: `tap` (1, 2), `target` (3, 4, 11), `pipeline` (5, 12),
-`memory` (6), `after_run` (7, 8), `state_figures` (9), `ledger` (10) and
-`shards` (20)."""
+`memory` (6), `after_run` (7, 8), `state_figures` (9), `ledger` (10), `instructions` (13)
+and `shards` (20)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from benchmarks.after_run import run_after_run, run_after_run_latency
 from benchmarks.harness import Result, Settings
+from benchmarks.instructions import instructions
 from benchmarks.ledger import ledger_cost
 from benchmarks.memory import rss_growth
 from benchmarks.pipeline import demo_pipeline, pipeline
@@ -29,6 +30,7 @@ SCENARIOS: dict[int, Callable[[Settings], Result]] = {
     10: ledger_cost,
     11: target_users,
     12: demo_pipeline,
+    13: instructions,
 }
 
 # (20) lives in its own module: it needs the meltano and dagster extras and PostgreSQL.

@@ -62,7 +62,7 @@ class RouteMemory:
         self.inflight: dict[str, str] = {}  # key -> hash submitted and not yet settled
         # (key, hash) of batches the writer committed, for the main thread to drop from
         # `inflight` (it alone changes the map: no lock per record)
-        self.settled: deque[tuple[str, str]] = deque()
+        self.settled: deque[tuple[str, str] | Delivered] = deque()  # (key, hash, ...)
         self.dry_seen: set[str] = set()  # dry run + delete_missing: keys of this version
         self.first_run = False  # set by `RunMemory.start`: the ledger had nothing of the route
         self._counted = [0, 0, 0, 0]  # unchanged, added, changed, all: `decide`'s, not yet added
@@ -116,9 +116,9 @@ class RouteMemory:
         """Drop from `inflight` the keys whose latest payload the writer has committed."""
         settled, inflight = self.settled, self.inflight
         while settled:
-            text, phash = settled.popleft()
-            if inflight.get(text) == phash:  # not sent again since
-                del inflight[text]
+            row = settled.popleft()
+            if inflight.get(row[0]) == row[1]:  # not sent again since
+                del inflight[row[0]]
 
     def count_decided(self) -> None:
         """Add the records `decide` counted to the route's figures."""
@@ -245,9 +245,7 @@ class RouteMemory:
             self.stats.add(deleted=deleted)
         if self.tracks:  # committed: the main thread may now drop them from `inflight`
             settled = self.settled
-            for mark in outcome.delivered:
-                if mark.text is not None:
-                    settled.append((mark.text, mark.hash or ""))
+            settled.extend(delivered_rows)  # (key, hash, ...) of each delivered mark with a key
             for mark, _, _, _ in outcome.failed:
                 if mark.text is not None:
                     settled.append((mark.text, mark.hash or ""))

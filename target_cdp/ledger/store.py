@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import itertools
 import os
 import socket
 import uuid
@@ -209,22 +210,24 @@ class Ledger(RememberedIds):
             return
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             part = rows[start : start + _ROWS_PER_INSERT]
-            params: list[Any] = []
-            for key, phash, values, gone, version in part:
-                params += (route_id, key, phash, values, gone, version, at, run_id)
-            conn.exec_driver_sql(self._upsert_delivered_sql(len(part)), tuple(params))
+            params = (route_id, at, run_id, *itertools.chain.from_iterable(part))
+            conn.exec_driver_sql(self._upsert_delivered_sql(len(part)), params)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one ledger a run; few distinct sizes
     def _upsert_delivered_sql(self, rows: int) -> str:
-        """The per-batch write as one statement (one round trip): INSERT of `rows` rows ...
-        ON CONFLICT DO UPDATE, in the driver's parameter style (both dialects know it)."""
+        """The per-batch write as one statement (one round trip) in the driver's parameter
+        style: INSERT ... SELECT from a VALUES list of `rows` rows (each row's own five
+        values; route, time and run given once) ... ON CONFLICT DO UPDATE."""
         mark = "%s" if self.dialect == "postgresql" else "?"
-        columns = ("route_id", "record_key", "payload_hash", "delete_values", "deleted",
-                   "version", "delivered_at", "run_id")  # fmt: skip
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
-        row = f"({', '.join([mark] * len(columns))})"
+        columns = ("route_id", "delivered_at", "run_id", "record_key", "payload_hash",
+                   "delete_values", "deleted", "version")  # fmt: skip
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:3] + columns[4:])
+        row = f"({', '.join([mark] * 5)})"
+        # `WHERE true`: an upsert's ON CONFLICT after a SELECT needs one (SQLite's grammar)
         return (
-            f"INSERT INTO cdp_delivered ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
+            f"INSERT INTO cdp_delivered ({', '.join(columns)}) "
+            f"SELECT {mark}, {mark}, {mark}, column1, column2, column3, column4, column5 "
+            f"FROM (VALUES {', '.join([row] * rows)}) WHERE true "
             f"ON CONFLICT (route_id, record_key) DO UPDATE SET {updates}"
         )
 
