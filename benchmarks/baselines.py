@@ -214,13 +214,6 @@ def _create_time(value: str) -> str:
     return value[:10] + " " + value[11:19]
 
 
-def _user_value(value: Any) -> Any:
-    """A user property as sent: `YYYY-MM-DDTHH:MM:SSZ` strings in Dmartech's format."""
-    if type(value) is str and len(value) == 20 and value[10] == "T" and value[19] == "Z":
-        return _create_time(value)
-    return value
-
-
 def _get(record: dict[str, Any], path: str) -> Any:
     value: Any = record
     for part in path.split("."):
@@ -333,9 +326,17 @@ def run_target(cfg: dict[str, Any]) -> int:
             if kind == "RECORD":
                 received += 1
                 record = msg["record"]
-                if users:  # date-times as Dmartech takes them, like the target sends them
-                    name, item = "user", {k: _user_value(v) for k, v in record.items()
-                                          if v is not None}  # fmt: skip
+                if users:  # `...THH:MM:SSZ` as Dmartech takes it, as the target sends it
+                    name, item = (
+                        "user",
+                        {
+                            k: v[:10] + " " + v[11:19]
+                            if type(v) is str and len(v) == 20 and v[10] == "T" and v[19] == "Z"
+                            else v
+                            for k, v in record.items()
+                            if v is not None
+                        },
+                    )
                 else:
                     name, item = record["event_name"], _item(record, fields)
                 buf = buffers.setdefault(name, [])
