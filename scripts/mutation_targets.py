@@ -26,7 +26,16 @@ EDGES = f"{T}test_classify_edges.py"
 TAP_RUNS = (f"{P}test_run_after_run.py", f"{P}test_incremental.py")
 LEDGER = tuple(
     f"{T}test_ledger_{n}.py"
-    for n in ("diff", "keys", "deletes", "failures", "engagelab", "errors", "properties")
+    for n in (
+        "diff",
+        "keys",
+        "deletes",
+        "failures",
+        "engagelab",
+        "errors",
+        "properties",
+        "in_flight",
+    )
 )
 SQLITE = ("-k", "not postgresql")
 SAMPLE_SEED = 16  # the sample of a big target is the same from run to run
@@ -140,6 +149,12 @@ TARGETS = {
     # (memory and digest are the same on both backends: SQLite only, 3 times faster)
     "ledger_digest": Target("target_cdp/ledger/digest.py", LEDGER, pytest_args=SQLITE),
     "ledger_memory": Target("target_cdp/ledger/memory.py", LEDGER, pytest_args=SQLITE, sample=20),
+    "ledger_first_run": Target(  # a route's first run: records decided one by one
+        "target_cdp/ledger/memory.py",
+        LEDGER,
+        scope=("RouteMemory.decide", "RouteMemory.forget_settled", "RouteMemory.count_decided"),
+        pytest_args=SQLITE,
+    ),
     "ledger_store": Target(  # the claims between runs: the two-process test
         "target_cdp/ledger/store.py", (*LEDGER, f"{T}test_ledger_processes.py"), sample=15
     ),
@@ -219,6 +234,12 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
     ("ledger_memory", "WINDOW = 1000  # records looked up in one query",
      "WINDOW = 1001  # records looked up in one query",
      "how many records one lookup query reads: the same answers"),
+    *(("ledger_first_run", "if counted[3] >= WINDOW:", after,
+       "only when a first run's counts join the route's figures and committed keys leave the "
+       "in-flight map (every record, or every 1,000): the same counts and decisions by the end")
+      for after in ("if not counted[3] >= WINDOW:", "if counted[3] != WINDOW:",
+                    "if counted[3] <= WINDOW:", "if counted[3] > WINDOW:",
+                    "if counted[3] == WINDOW:")),
     ("ledger_store", 'if self.dialect == "sqlite":', 'if self.dialect >= "sqlite":',
      "the dialects are sqlite and postgresql, and 'postgresql' < 'sqlite'"),
     ("ledger_store",
