@@ -149,6 +149,7 @@ TARGETS = {
     # (memory and digest are the same on both backends: SQLite only, 3 times faster)
     "ledger_digest": Target("target_cdp/ledger/digest.py", LEDGER, pytest_args=SQLITE),
     "ledger_memory": Target("target_cdp/ledger/memory.py", LEDGER, pytest_args=SQLITE, sample=20),
+    "ledger_writer": Target("target_cdp/ledger/writer.py", LEDGER, pytest_args=SQLITE),
     "ledger_first_run": Target(  # a route's first run: records decided one by one
         "target_cdp/ledger/memory.py",
         LEDGER,
@@ -218,10 +219,10 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
     ("ledger_memory", "@property", "",
      "a method is truthy: a real run also remembers this version's keys aside, and those are "
      "never missing anyway"),
-    ("ledger_memory", "while len(jobs) < 32:  # whatever else is waiting goes in the same round",
+    ("ledger_writer", "while len(jobs) < 32:  # whatever else is waiting goes in the same round",
      "while len(jobs) == 32:  # whatever else is waiting goes in the same round",
      "outcomes merged into one transaction or written one by one: the same rows"),
-    ("ledger_memory", 'super().__init__(name="ledger-writer", daemon=True)',
+    ("ledger_writer", 'super().__init__(name="ledger-writer", daemon=True)',
      'super().__init__(name="ledger-writer", daemon=False)',
      "every run stops the writer (RunMemory.finish) before it exits"),
     ("ledger_memory",

@@ -22,16 +22,15 @@ writer queues what it committed (`settled`) and that thread drops it (`forget_se
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from target_cdp.jsontext import readable_json
 from target_cdp.ledger.digest import fingerprint, key_text
 from target_cdp.ledger.marks import Mark, Outcome
 from target_cdp.ledger.store import Delivered, Known, Ledger
+from target_cdp.ledger.writer import Writer
 from target_cdp.redact import REDACTOR
 from target_cdp.routes import Route
 from target_cdp.summary import RouteStats
@@ -292,80 +291,6 @@ def _same(old: Known | None, mark: Mark) -> bool:
     if old.delivered_hash != mark.hash:
         return False
     return old.deleted == (mark.kind != "upsert")
-
-
-class Writer(threading.Thread):
-    """Writes delivered batches' outcomes to the ledger so lanes go on sending meanwhile.
-
-    Outcomes are written in the order lanes hand them over (a key's batches come from one
-    lane, in order); consecutive outcomes of one route are merged into one transaction. Only
-    after the commit are the batch's records released (`then`), so a STATE still waits for
-    the ledger. A ledger error stops the run (`on_error`) and releases nothing more.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(name="ledger-writer", daemon=True)
-        self.queue: queue.Queue[tuple[RouteMemory, Outcome, Callable[[], None]] | None] = (
-            queue.Queue(64)
-        )
-        self.on_error: Callable[[Exception], None] = lambda exc: None
-        self.failed = False
-
-    def submit(self, memory: RouteMemory, outcome: Outcome, then: Callable[[], None]) -> None:
-        self.queue.put((memory, outcome, then))
-
-    def flush(self) -> None:
-        """Wait until everything handed over is written (or the writer failed)."""
-        self.queue.join()
-
-    def run(self) -> None:
-        while True:
-            job = self.queue.get()
-            if job is None:
-                self.queue.task_done()
-                return
-            jobs = [job]
-            while len(jobs) < 32:  # whatever else is waiting goes in the same round
-                try:
-                    more = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self.queue.put(None)  # handled after this round
-                    self.queue.task_done()
-                    break
-                jobs.append(more)
-            try:
-                self._write(jobs)
-            finally:
-                for _ in jobs:
-                    self.queue.task_done()
-
-    def _write(self, jobs: list[tuple[RouteMemory, Outcome, Callable[[], None]]]) -> None:
-        if self.failed:
-            return
-        try:
-            start = 0
-            while start < len(jobs):  # runs of one route: one transaction each
-                memory = jobs[start][0]
-                end = start
-                merged = Outcome()
-                while end < len(jobs) and jobs[end][0] is memory:
-                    merged.delivered += jobs[end][1].delivered
-                    merged.failed += jobs[end][1].failed
-                    end += 1
-                memory.settle(merged)
-                for _, _, then in jobs[start:end]:
-                    then()
-                start = end
-        except Exception as exc:
-            self.failed = True
-            self.on_error(exc)
-
-    def stop(self) -> None:
-        if self.is_alive():
-            self.queue.put(None)
-            self.join()
 
 
 class RunMemory:
