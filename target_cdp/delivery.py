@@ -273,6 +273,9 @@ class Pipeline(LedgerDelivery, BatchDelivery):
                 pass
             except LedgerError as exc:  # a diff window could not be looked up
                 self.stop(StopDelivery(str(exc)))
+            for rt in self.routes:  # a stopped run's figures too
+                if rt.memory is not None:
+                    rt.memory.count_decided()
         for lane in self.lanes:
             lane.queue.put(None)
         for lane in self.lanes:
