@@ -102,14 +102,14 @@ def test_a_first_run_sends_a_repeated_key_once_per_payload(sandbox, tmp_path, ca
 
 
 def test_a_long_first_run_counts_every_record_once(sandbox, tmp_path, caplog, ledger_uri):
-    # past 1,000 records a first run adds its counts as it goes: none twice, none lost
+    # a first run adds its counts every 1,000 records: one record past that, none lost
     cfg = config(sandbox, tmp_path, ledger_uri, dmartech={"batch_size": 250})
-    result = deliver(cfg, [USERS_SCHEMA, *[user(i) for i in range(1_250)]], tmp_path, caplog)
+    result = deliver(cfg, [USERS_SCHEMA, *[user(i) for i in range(1_001)]], tmp_path, caplog)
     assert result.exit_code == 0, result.logs
     counts = route_summary(result)
     assert [counts[k] for k in ("received", "delivered", "added", "changed", "unchanged")] == [
-        1_250, 1_250, 1_250, 0, 0]  # fmt: skip
-    assert len(rows(ledger_uri, "cdp_delivered")) == 1_250
+        1_001, 1_001, 1_001, 0, 0]  # fmt: skip
+    assert len(rows(ledger_uri, "cdp_delivered")) == 1_001
 
 
 def test_full_resync_sends_everything_and_still_updates_the_ledger(

@@ -56,3 +56,11 @@ def test_a_committed_payload_leaves_the_in_flight_map(memory: RouteMemory) -> No
     memory.settle(Outcome(delivered=[sent]))
     memory.forget_settled()
     assert memory.inflight == {}
+
+
+def test_a_refusal_ends_the_first_run_shortcut(memory: RouteMemory) -> None:
+    refused = _mark(memory, "B")
+    assert memory.decide(refused) is True
+    memory.settle(Outcome(failed=[(refused, "refused", "bad", "refused by the destination")]))
+    # the ledger now holds a failure row: later records go through the window's lookup
+    assert memory.decide(_mark(memory, "B")) is None
