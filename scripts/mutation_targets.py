@@ -240,7 +240,14 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
        "in-flight map (every record, or every 1,000): the same counts and decisions by the end")
       for after in ("if not counted[3] >= WINDOW:", "if counted[3] != WINDOW:",
                     "if counted[3] <= WINDOW:", "if counted[3] > WINDOW:",
-                    "if counted[3] == WINDOW:")),
+                    "if counted[3] == WINDOW:", "if counted[3] < WINDOW:")),
+    ("ledger_first_run", "if counted[3] >= WINDOW:", "if counted[ 2] >= WINDOW:",
+     "counts added and committed keys dropped only at flushes: the in-flight map holds more "
+     "keys meanwhile (memory), every decision the same"),
+    ("ledger_first_run", "counted[3] += 1", "counted[3] += 2",
+     "counts added and committed keys dropped every 500 records instead of 1,000"),
+    ("ledger_first_run", "self._counted = [0, 0, 0, 0]", "self._counted = [0, 0, 0, 1]",
+     "counts added and committed keys dropped one record sooner"),
     ("ledger_store", 'if self.dialect == "sqlite":', 'if self.dialect >= "sqlite":',
      "the dialects are sqlite and postgresql, and 'postgresql' < 'sqlite'"),
     ("ledger_store",

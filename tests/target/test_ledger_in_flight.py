@@ -39,14 +39,17 @@ def _mark(memory: RouteMemory, name: str) -> Mark:
     return memory.mark("u1", DMARTECH.preparer(ROUTE)(record), record, None)
 
 
-def test_a_payload_in_flight_is_kept_when_an_older_one_is_committed(memory: RouteMemory) -> None:
-    first, second = _mark(memory, "B"), _mark(memory, "C")
+@pytest.mark.parametrize(("older", "newer"), [("B", "C"), ("C", "B")])  # either hash higher
+def test_a_payload_in_flight_is_kept_when_an_older_one_is_committed(
+    memory: RouteMemory, older: str, newer: str
+) -> None:
+    first, second = _mark(memory, older), _mark(memory, newer)
     assert memory.first_run
     assert (memory.decide(first), memory.decide(second)) == (True, True)
-    memory.settle(Outcome(delivered=[first]))  # B's batch committed, C's still on its way
+    memory.settle(Outcome(delivered=[first]))  # the older batch committed, the newer on its way
     memory.forget_settled()
-    assert memory.decide(_mark(memory, "C")) is False, "C is in flight: nothing new to send"
-    assert memory.decide(_mark(memory, "B")) is True, "back to B while C is on its way"
+    assert memory.decide(_mark(memory, newer)) is False, "in flight: nothing new to send"
+    assert memory.decide(_mark(memory, older)) is True, "back to the older while it is on its way"
 
 
 def test_a_committed_payload_leaves_the_in_flight_map(memory: RouteMemory) -> None:
