@@ -215,20 +215,18 @@ class Ledger(RememberedIds):
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one ledger a run; few distinct sizes
     def _upsert_delivered_sql(self, rows: int) -> str:
-        """The per-batch write as one statement (one round trip) in the driver's parameter
-        style: INSERT ... SELECT from a VALUES list of `rows` rows (each row's own five
-        values; route, time and run given once) ... ON CONFLICT DO UPDATE."""
-        mark = "%s" if self.dialect == "postgresql" else "?"
+        """SQLite's per-batch write as one statement: INSERT ... SELECT from a VALUES list of
+        `rows` rows (each row's own five values; route, time and run given once) ... ON
+        CONFLICT DO UPDATE. (PostgreSQL takes arrays: `_PG_UPSERT_DELIVERED`.)"""
         columns = ("route_id", "delivered_at", "run_id", "record_key", "payload_hash",
                    "delete_values", "deleted", "version")  # fmt: skip
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:3] + columns[4:])
-        row = f"({', '.join([mark] * 5)})"
+        row = "(?, ?, ?, ?, ?)"
         # `WHERE true`: an upsert's ON CONFLICT after a SELECT needs one (SQLite's grammar)
         return (
             f"INSERT INTO cdp_delivered ({', '.join(columns)}) "
-            f"SELECT {mark}, {mark}, {mark}, column1, column2, column3, column4, column5 "
+            "SELECT ?, ?, ?, column1, column2, column3, column4, column5 "
             f"FROM (VALUES {', '.join([row] * rows)}) WHERE true "
-            f"ON CONFLICT (route_id, record_key) DO UPDATE SET {updates}"
+            f"ON CONFLICT (route_id, record_key) DO UPDATE SET {_DELIVERED_UPDATES}"
         )
 
     @_one_line
