@@ -95,7 +95,8 @@ class MessageHandling(SeamTarget):
             raise RecordsWithoutSchemaException(msg)
         for stream_map in maps:
             raw = message["record"] if len(maps) == 1 else dict(message["record"])
-            record = raw if passes_unchanged(stream_map) else stream_map.transform(raw)
+            unchanged = passes_unchanged(stream_map)
+            record = raw if unchanged else stream_map.transform(raw)
             if record is None:
                 continue
             alias = stream_map.stream_alias
@@ -105,11 +106,11 @@ class MessageHandling(SeamTarget):
                     f"line {self.line_number}: a RECORD for stream '{alias}' came before its SCHEMA"
                 )
                 raise RecordsWithoutSchemaException(msg)
-            sink.accept(record, message, self.line_number)
+            sink.accept(record, message, self.line_number, decoded=unchanged)
             version = message.get("version")
             if version is not None:
                 self._versions[alias].add(version)
-            if len(maps) == 1 and passes_unchanged(stream_map):
+            if len(maps) == 1 and unchanged:
                 self._direct[stream] = (alias, sink)
 
     @override

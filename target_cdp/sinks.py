@@ -6,12 +6,13 @@ import typing as t
 
 import fastjsonschema
 from singer_sdk import Target
-from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
+from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from typing_extensions import override
 
 from target_cdp.delivery import Pipeline, RouteRuntime
 from target_cdp.sdk_seam import BaseBatchFileEncoding, BaseJSONSchemaValidator, SeamSink
+from target_cdp.validation import FastValidator
 
 Records = t.Callable[[list[dict[str, t.Any]]], None]
 
@@ -26,28 +27,6 @@ SDC_FIELDS = (
 )
 _SDC_SET = frozenset(SDC_FIELDS)
 _WARN_INVALID = 10  # schema-invalid records logged one by one per stream, then only counted
-
-
-class FastValidator(BaseJSONSchemaValidator):
-    """A compiled `fastjsonschema` validator (no formats, no defaults filled in)."""
-
-    def __init__(self, schema: dict[str, t.Any]) -> None:
-        super().__init__(schema)
-        try:
-            self.check: t.Callable[[t.Any], t.Any] = fastjsonschema.compile(
-                schema, use_default=False, use_formats=False
-            )
-            """The compiled check: raises `fastjsonschema.JsonSchemaValueException`."""
-        except fastjsonschema.JsonSchemaDefinitionException as exc:
-            msg = f"invalid JSON schema: {exc}"
-            raise InvalidJSONSchema(msg) from None
-
-    @override
-    def validate(self, record: dict[str, t.Any]) -> None:
-        try:
-            self.check(record)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            raise InvalidRecord(exc.message, record) from None
 
 
 class SinkHost(t.Protocol):
@@ -82,7 +61,9 @@ class CDPSink(SeamSink):
         self._kept = tuple(sorted({n for rt in self.routes for n in rt.dest.record_metadata}))
         self._kept_sdc = _SDC_SET.issuperset(self._kept)  # a record without `_sdc_*` has none
         validator = self.record_validator
-        self._check = validator.check if isinstance(validator, FastValidator) else None
+        fast = validator if isinstance(validator, FastValidator) else None
+        self._check = fast.check if fast else None  # records decoded from JSON
+        self._exact = fast.exact if fast else None  # a stream map's records
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -90,8 +71,11 @@ class CDPSink(SeamSink):
             return None
         return FastValidator(self.schema)
 
-    def accept(self, record: dict[str, t.Any], message: dict[str, t.Any], line: int) -> None:
-        """Validate one (already mapped) record and submit it to every route."""
+    def accept(
+        self, record: dict[str, t.Any], message: dict[str, t.Any], line: int, decoded: bool = True
+    ) -> None:
+        """Validate one (already mapped) record and submit it to every route (`decoded`: the
+        record is as decoded from JSON, not made by a stream map)."""
         keys = self._keys
         try:
             if len(keys) == 1:
@@ -128,9 +112,10 @@ class CDPSink(SeamSink):
             if not _SDC_SET.isdisjoint(record):
                 for name in SDC_FIELDS:
                     record.pop(name, None)
-        if self._check is not None:  # `FastValidator`'s compiled check, called directly
+        check = self._check if decoded else self._exact
+        if check is not None:  # `FastValidator`'s compiled check, called directly
             try:
-                self._check(record)
+                check(record)
             except fastjsonschema.JsonSchemaValueException as exc:
                 self._reject_invalid(record, key, line, exc.message, message.get("version"))
                 return

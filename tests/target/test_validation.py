@@ -1,0 +1,139 @@
+"""The fast record check (msgspec) never accepts what fastjsonschema refuses: on generated
+schemas of the subset it covers and records decoded from JSON, the check the sink calls gives
+fastjsonschema's verdict and message; schemas outside the subset go to fastjsonschema alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastjsonschema
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from target_cdp.validation import FastValidator, fast_type
+
+NAMES = ["id", "email", "score", "x y", "_private", "1st", "é"]
+TYPES = ["string", "integer", "number", "boolean", "null", "object", "array"]
+
+
+def schemas(depth: int = 2) -> st.SearchStrategy[dict[str, Any]]:
+    """Property schemas of the covered subset, nested objects and arrays included."""
+    types = st.one_of(st.sampled_from(TYPES), st.lists(st.sampled_from(TYPES), min_size=1,
+                                                       max_size=3, unique=True))  # fmt: skip
+    plain = st.fixed_dictionaries(
+        {"type": types}, optional={"format": st.just("date-time"), "description": st.just("d")}
+    )
+    if depth == 0:
+        return plain
+    nested = st.builds(
+        lambda props, required, null: {
+            "type": ["object", "null"] if null else "object",
+            "properties": props,
+            "required": [n for n in required if n in props or n == "id"],
+            "additionalProperties": True,
+        },
+        st.dictionaries(st.sampled_from(NAMES), schemas(depth - 1), max_size=4),
+        st.lists(st.sampled_from(NAMES), max_size=2, unique=True),
+        st.booleans(),
+    )
+    arrays = st.builds(lambda items: {"type": "array", "items": items}, schemas(depth - 1))
+    return st.one_of(plain, nested, arrays)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+              st.floats(allow_nan=False), st.just(2.0), st.text(max_size=4)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from(NAMES), inner, max_size=3)),
+    max_leaves=8,
+)  # fmt: skip
+records = st.dictionaries(st.sampled_from(NAMES), json_values, max_size=6)
+
+
+def verdict(check: Any, record: Any) -> str | None:
+    try:
+        check(record)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        return exc.message
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    props=st.dictionaries(st.sampled_from(NAMES), schemas(), max_size=5),
+    required=st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
+    draft=st.sampled_from([None, "http://json-schema.org/draft-04/schema#"]),
+    record=records,
+)
+def test_the_fast_check_gives_fastjsonschemas_verdict(
+    props: dict[str, Any], required: list[str], draft: str | None, record: dict[str, Any]
+) -> None:
+    schema: dict[str, Any] = {"type": "object", "properties": props, "required": required}
+    if draft:
+        schema["$schema"] = draft
+    validator = FastValidator(schema)
+    fast = fast_type(schema)
+    assert fast is not None  # every generated schema is in the subset
+    try:
+        msgspec.convert(record, fast)
+        fast_accepts = True
+    except msgspec.ValidationError:
+        fast_accepts = False
+    exact = verdict(validator.exact, record)
+    if fast_accepts:
+        assert exact is None, f"fast check accepted what fastjsonschema refuses: {exact}"
+    assert verdict(validator.check, record) == exact
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}},
+        {"type": "object", "properties": {"a": {"enum": ["x"]}}},
+        {"type": "object", "properties": {"a": {"$ref": "#/definitions/x"}},
+         "definitions": {"x": {"type": "string"}}},
+        {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
+        {"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"a": {"properties": {"b": {"type": "string"}}}}},
+        {"type": "object"},
+        {"properties": {"a": {"type": "string"}}},
+    ],
+)  # fmt: skip
+def test_schemas_outside_the_subset_are_checked_by_fastjsonschema_alone(
+    schema: dict[str, Any],
+) -> None:
+    assert fast_type(schema) is None
+    validator = FastValidator(schema)
+    assert validator.check is validator.exact
+
+
+def test_nested_objects_and_an_object_or_array_are_covered() -> None:
+    schema = {"type": "object", "properties": {
+        "a": {"type": "object", "properties": {"b": {}}},
+        "c": {"type": ["object", "array", "null"], "properties": {"d": {"type": "string"}}},
+    }}  # fmt: skip
+    assert fast_type(schema) is not None
+    validator = FastValidator(schema)
+    assert verdict(validator.check, {"a": {"b": [1]}, "c": [1, "x"]}) is None
+    assert verdict(validator.check, {"c": {"d": 1}}) == "data.c.d must be string"
+
+
+def test_what_fastjsonschema_takes_and_msgspec_refuses_is_still_valid() -> None:
+    """`integer` 2.0 (valid from draft 6 on), an integer past 64 bits, a null optional."""
+    props = {"n": {"type": "integer"}, "o": {"type": "string"}}
+    validator = FastValidator({"type": "object", "properties": props, "required": ["n"]})
+    for record in ({"n": 2.0}, {"n": 2**80}, {"n": 1, "o": "x", "other": [1]}):
+        assert verdict(validator.check, record) is None
+    assert verdict(validator.check, {"n": 1, "o": None}) == "data.o must be string"
+    assert verdict(validator.check, {"o": "x"}) == "data must contain ['n'] properties"
+
+
+def test_a_stream_maps_record_gets_the_exact_check() -> None:
+    """msgspec would take a set for an array; JSON never makes one, a stream map could:
+    the sink checks mapped records with `exact` (`CDPSink.accept(decoded=False)`)."""
+    validator = FastValidator({"type": "object", "properties": {"a": {"type": "array"}}})
+    assert verdict(validator.check, {"a": {1}}) is None  # not for such records
+    assert verdict(validator.exact, {"a": {1}}) == "data.a must be array"
