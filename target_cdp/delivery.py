@@ -186,7 +186,9 @@ class Pipeline(LedgerDelivery, BatchDelivery):
         open_ = rt.buffers[lane_no]
         buf = open_.get(bkey)
         if buf is None:
-            buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(rt.route, bkey))
+            memory = rt.memory
+            tracked = memory is not None and memory.tracks
+            buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(rt.route, bkey), tracked)
         if key is not None:  # the key in another open batch of the lane: that one goes first
             owners = rt.owners[lane_no]
             other = owners.get(key)

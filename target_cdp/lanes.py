@@ -29,9 +29,10 @@ _QUEUE_BATCHES = 4  # batches waiting per lane before the reader blocks (backpre
 class Buffer:
     """An open batch: items of one route, lane and batch key."""
 
-    __slots__ = ("bkey", "intervals", "items", "keys", "marks", "records", "size", "writes")
+    __slots__ = ("bkey", "intervals", "items", "keys", "marks", "records", "size", "tracked",
+                 "writes")  # fmt: skip
 
-    def __init__(self, bkey: Any, size: int) -> None:
+    def __init__(self, bkey: Any, size: int, tracked: bool = False) -> None:
         self.bkey = bkey
         self.size = max(1, size)
         self.items: list[Any] = []
@@ -40,6 +41,7 @@ class Buffer:
         self.keys: list[Any] = []  # stream keys, repeats allowed (see `RouteRuntime.owners`)
         self.marks: list[Any] = []  # with a ledger: a `Mark`, or the stream key (untracked)
         self.writes = False  # some mark is a `Mark`: its outcome has rows for the ledger
+        self.tracked = tracked  # every mark is a `Mark` (a route that diffs or deletes missing)
 
 
 class Lane(threading.Thread):
@@ -175,7 +177,8 @@ class BatchDelivery:
             self._fail(rt, buf, [lo + index], rejected.code, rejected.message, "refused", report)
         rt.stats.add(delivered=len(items) - len(refused))
         if report is not None:
-            report.ok += [i for i in range(lo, hi) if i - lo not in refused]
+            report.ok += [i for i in range(lo, hi) if i - lo not in refused] if refused else (
+                range(lo, hi))  # fmt: skip
 
     def _fail(self, rt: RouteRuntime, buf: Buffer, indices: list[int], code: Any, message: str,
               kind: str, report: _Report | None) -> None:  # fmt: skip
@@ -224,6 +227,8 @@ class _Report:
 
     def outcome(self, buf: Buffer) -> Outcome:
         marks = _marks(buf, range(len(buf.items)))
+        if not self.failed and len(self.ok) == len(marks):  # all delivered, in order
+            return Outcome(delivered=marks)
         return Outcome(
             delivered=[marks[i] for i in self.ok],
             failed=[(marks[i], kind, code, msg) for i, kind, code, msg in self.failed],
@@ -232,6 +237,8 @@ class _Report:
 
 def _marks(buf: Buffer, indices: range) -> list[Mark]:
     """The batch's marks; a stream key (untracked route) becomes a `Mark` when needed."""
+    if buf.tracked:  # every mark is a `Mark` already
+        return buf.marks
     out = []
     for i in indices:
         mark = buf.marks[i] if i < len(buf.marks) else None

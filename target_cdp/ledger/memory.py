@@ -199,21 +199,15 @@ class RouteMemory:
     # lane threads --------------------------------------------------------------------
     def settle(self, outcome: Outcome) -> None:
         """Write one batch's outcome to the ledger (one transaction)."""
-        delivered_rows: list[Delivered] = []
-        cleared: list[str] = []
-        deleted = 0
-        tracks = self.tracks
-        for mark in outcome.delivered:
-            if mark.clear:
-                cleared.append(mark.clear)
-            kind = mark.kind
-            if kind == "delete":
-                deleted += 1
-            if tracks and mark.text is not None:
-                upsert = kind == "upsert"
-                delivered_rows.append((mark.text, mark.hash or "",
-                                       mark.delete_values if upsert else None, not upsert,
-                                       mark.version))  # fmt: skip
+        delivered = outcome.delivered  # per record: comprehensions, not one loop of steps
+        cleared = [mark.clear for mark in delivered if mark.clear]
+        deleted = [mark.kind for mark in delivered].count("delete")
+        delivered_rows: list[Delivered] = [
+            (mark.text, mark.hash or "", mark.delete_values if mark.kind == "upsert" else None,
+             mark.kind != "upsert", mark.version)
+            for mark in delivered
+            if mark.text is not None
+        ] if self.tracks else []  # fmt: skip
         failed_rows = []
         for mark, kind, code, message in outcome.failed:
             text = mark.text
