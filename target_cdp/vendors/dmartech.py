@@ -172,7 +172,8 @@ class Dmartech(Destination):
         payload, is_empty, check = convert.payload, convert.is_empty, self._check_keys
 
         def prepared(record: dict[str, Any]) -> Any:
-            if not is_empty(record.get("_sdc_deleted_at")):
+            deleted = record.get("_sdc_deleted_at")
+            if deleted is not None and not is_empty(deleted):
                 return slow(record)
             props = payload(record, datetimes=DATETIME)  # `_sdc_*` skipped: nothing to pop
             check(props)
@@ -273,7 +274,10 @@ class Dmartech(Destination):
     def _check_keys(self, props: dict[str, Any]) -> None:
         if self.primary_keys:
             for key in self.primary_keys:  # a loop, not all(<generator>): it runs per record
-                if not convert.is_empty(props.get(key)):
+                value = props.get(key)
+                if type(value) is str and value and not value.isspace():  # is_empty, inline
+                    break
+                if value is not None and type(value) is not str and not convert.is_empty(value):
                     break
             else:
                 keys = ", ".join(self.primary_keys)
