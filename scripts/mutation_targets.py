@@ -156,6 +156,10 @@ TARGETS = {
         scope=("RouteMemory.decide", "RouteMemory.forget_settled", "RouteMemory.count_decided"),
         pytest_args=SQLITE,
     ),
+    "validation": Target(  # the fast schema check: never accepts what fastjsonschema refuses
+        "target_cdp/validation.py",
+        (f"{T}test_validation.py", f"{T}test_core_input.py", f"{T}test_core_deadletter.py"),
+    ),
     "ledger_store": Target(  # the claims between runs: the two-process test
         "target_cdp/ledger/store.py", (*LEDGER, f"{T}test_ledger_processes.py"), sample=15
     ),
