@@ -245,6 +245,11 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
       for after in ("if not counted[3] >= WINDOW:", "if counted[3] != WINDOW:",
                     "if counted[3] <= WINDOW:", "if counted[3] > WINDOW:",
                     "if counted[3] == WINDOW:", "if counted[3] < WINDOW:")),
+    ("validation",
+     'return msgspec.defstruct("Record", fields, rename=rename, kw_only=True, gc=False)',
+     'return msgspec.defstruct("Record", fields, rename=rename, kw_only=True, gc=True)',
+     "the checked record's Struct is dropped at once: tracked by the collector or not, the "
+     "same verdicts (gc=False only spares the tracking)"),
     ("ledger_first_run", "if counted[3] >= WINDOW:", "if counted[ 2] >= WINDOW:",
      "counts added and committed keys dropped only at flushes: the in-flight map holds more "
      "keys meanwhile (memory), every decision the same"),

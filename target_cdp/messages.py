@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.exceptions import InvalidJSONSchema, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from typing_extensions import override
 
@@ -55,6 +55,22 @@ class MessageHandling(SeamTarget):
     def line_number(self) -> int:
         """The input line being processed (0 before the first)."""
         return getattr(self.message_reader, "line_number", 0)
+
+    @override
+    def schema_received(self, message: dict[str, Any]) -> None:
+        """A schema the SDK would trip over (not an object, `properties` not an object) stops
+        the run with one line naming it, not a traceback from inside the SDK."""
+        schema = message.get("schema")
+        props = schema.get("properties", {}) if isinstance(schema, dict) else None
+        if isinstance(props, dict):
+            return
+        what = "`properties`" if isinstance(schema, dict) else "the schema"
+        wrong = props if isinstance(schema, dict) else schema
+        msg = (
+            f"line {self.line_number}: stream '{message.get('stream')}': invalid JSON schema: "
+            f"{what} must be an object, not {type(wrong).__name__}"
+        )
+        raise InvalidJSONSchema(msg)
 
     @override
     def schema_registered(self, stream: str) -> None:

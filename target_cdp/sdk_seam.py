@@ -9,7 +9,8 @@ SDK, so an SDK release that moves one fails that test by name:
 
 - `Target._process_{schema,record,state,activate_version,batch}_message` (overrides): the
   callbacks the SDK's reader calls per Singer message; they hand each message to the public
-  hooks `schema_registered` (after the SDK registered the stream's maps and sinks),
+  hooks `schema_received` (before the SDK reads the schema), `schema_registered` (after the
+  SDK registered the stream's maps and sinks),
   `handle_record`, `handle_state`, `handle_activate_version`, `handle_batch`;
 - `Target.listen` (override; final in the SDK): `before_input` runs first (the ledger opens
   and what earlier runs left pending is resent before any line is read);
@@ -67,6 +68,9 @@ class SeamTarget(Target):
     def before_input(self) -> None:
         """Runs when `listen` is called, before the first input line is read."""
 
+    def schema_received(self, message: dict[str, Any]) -> None:
+        """A SCHEMA message arrived; the SDK has not read its schema yet."""
+
     def schema_registered(self, stream: str) -> None:
         """A SCHEMA message for `stream` was applied: its maps and sinks are in place."""
 
@@ -105,6 +109,7 @@ class SeamTarget(Target):
 
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
+        self.schema_received(message_dict)
         super()._process_schema_message(message_dict)
         self.schema_registered(message_dict["stream"])
 

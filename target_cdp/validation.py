@@ -11,6 +11,7 @@ message stand. A schema outside that subset is checked by fastjsonschema alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -59,8 +60,11 @@ class FastValidator(BaseJSONSchemaValidator):
         try:
             self.exact: Check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
             """fastjsonschema's check, for any record (e.g. a stream map's)."""
-        except fastjsonschema.JsonSchemaDefinitionException as exc:
+        except (fastjsonschema.JsonSchemaDefinitionException, re.error) as exc:
             msg = f"invalid JSON schema: {exc}"
+            raise InvalidJSONSchema(msg) from None
+        except (TypeError, AttributeError) as exc:  # e.g. `properties` not an object
+            msg = f"invalid JSON schema: a keyword has a value of the wrong type ({exc})"
             raise InvalidJSONSchema(msg) from None
         self.check: Check = with_fast_check(schema, self.exact)
         """The same verdicts, faster, for records decoded from JSON (dicts, lists, strings,

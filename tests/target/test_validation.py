@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from singer_sdk.exceptions import InvalidJSONSchema
 
 from target_cdp.validation import FastValidator, fast_type
 
@@ -137,3 +138,34 @@ def test_a_stream_maps_record_gets_the_exact_check() -> None:
     validator = FastValidator({"type": "object", "properties": {"a": {"type": "array"}}})
     assert verdict(validator.check, {"a": {1}}) is None  # not for such records
     assert verdict(validator.exact, {"a": {1}}) == "data.a must be array"
+
+
+@pytest.mark.parametrize(
+    ("types", "values"),
+    [
+        (["string", "null"], ["x", None]),
+        (["null", "integer", "string"], [None, 3, "x"]),
+        (["number", "boolean", "array", "object"], [1.5, 2, True, [1], {"k": 1}]),
+    ],
+)
+def test_the_fast_check_takes_every_type_of_a_type_list(
+    types: list[str], values: list[Any]
+) -> None:
+    """Each listed type in the msgspec type itself (a value of a type left out would still be
+    valid, through fastjsonschema: slower, never wrong)."""
+    fast = fast_type({"type": "object", "properties": {"a": {"type": types}}})
+    for value in values:
+        msgspec.convert({"a": value}, fast)
+
+
+def test_an_unknown_type_name_is_not_covered() -> None:
+    for name in ("timestamp", "any", "object2"):
+        assert fast_type({"type": "object", "properties": {"a": {"type": name}}}) is None
+
+
+def test_a_schema_fastjsonschema_cannot_compile_is_one_clear_error() -> None:
+    bad = [({"type": "nonsense"}, "Unknown type"), ({"pattern": "("}, "missing \\)"),
+           ({"items": 5}, "a keyword has a value of the wrong type")]  # fmt: skip
+    for prop, words in bad:
+        with pytest.raises(InvalidJSONSchema, match=rf"^invalid JSON schema: .*{words}"):
+            FastValidator({"type": "object", "properties": {"a": prop}})
