@@ -123,10 +123,8 @@ def _type(schema: Any) -> Any:
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise _NotCovered
-    if ("properties" in schema or "required" in schema) and "object" not in names:
-        raise _NotCovered
-    if "items" in schema and "array" not in names:
-        raise _NotCovered
+    # `properties`, `required` and `items` without `object` or `array` among the types check
+    # nothing (they apply to objects and arrays only, which the types refuse): ignored
     types: list[Any] = []
     for name in dict.fromkeys(names):
         if name in _SCALARS:
