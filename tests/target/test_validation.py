@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from singer_sdk.exceptions import InvalidJSONSchema
+from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 
 from target_cdp.validation import FastValidator, fast_type
 
@@ -195,9 +195,12 @@ def test_the_fast_check_takes_every_type_of_a_type_list(
         msgspec.convert({"a": value}, fast)
 
 
-def test_an_unknown_type_name_is_not_covered() -> None:
+def test_an_unknown_type_name_or_a_malformed_keyword_is_not_covered() -> None:
     for name in ("timestamp", "any", "object2", [], [5], ["string", 5]):
         assert fast_type({"type": "object", "properties": {"a": {"type": name}}}) is None
+    for nested in ({"properties": [], "required": []}, {"properties": {}, "required": "a"}):
+        prop = {"type": "object", **nested}
+        assert fast_type({"type": "object", "properties": {"a": prop}}) is None
 
 
 def test_a_schema_fastjsonschema_cannot_compile_is_one_clear_error() -> None:
@@ -215,3 +218,19 @@ def test_formats_are_not_checked() -> None:
     )
     assert verdict(validator.check, {"at": "not a date"}) is None
     assert verdict(validator.exact, {"at": "not a date"}) is None
+
+
+def test_defaults_are_never_filled_in() -> None:
+    """A record is checked, never changed: a property's `default` is not added to it."""
+    props = {"n": {"type": "integer"}, "tier": {"type": "string", "default": "gold"}}
+    validator = FastValidator({"type": "object", "properties": props})
+    for check in (validator.check, validator.exact, validator.validate):
+        record = {"n": 2.0}  # refused by the fast check: fastjsonschema decides
+        check(record)
+        assert record == {"n": 2.0}
+
+
+def test_the_sdk_validator_hook_raises_invalid_record_with_the_message() -> None:
+    validator = FastValidator({"type": "object", "properties": {"n": {"type": "integer"}}})
+    with pytest.raises(InvalidRecord, match=r"data\.n must be integer"):
+        validator.validate({"n": "x"})
