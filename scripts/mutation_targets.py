@@ -245,6 +245,8 @@ EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
       for after in ("if not counted[3] >= WINDOW:", "if counted[3] != WINDOW:",
                     "if counted[3] <= WINDOW:", "if counted[3] > WINDOW:",
                     "if counted[3] == WINDOW:", "if counted[3] < WINDOW:")),
+    ("validation", "@override", "",
+     "typing_extensions' `override` only marks the method for type checkers (mypy, in CI)"),
     ("validation",
      'return msgspec.defstruct("Record", fields, rename=rename, kw_only=True, gc=False)',
      'return msgspec.defstruct("Record", fields, rename=rename, kw_only=True, gc=True)',
