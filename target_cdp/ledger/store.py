@@ -208,23 +208,32 @@ class Ledger(RememberedIds):
             columns = tuple(list(c) for c in zip(*rows, strict=True))  # key, hash, values, ...
             conn.exec_driver_sql(_PG_UPSERT_DELIVERED, (route_id, at, run_id, *columns))
             return
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            part = rows[start : start + _ROWS_PER_INSERT]
-            params = (route_id, at, run_id, *itertools.chain.from_iterable(part))
-            conn.exec_driver_sql(self._upsert_delivered_sql(len(part)), params)
+        # the usual row (no delete values, not a deletion, no version) as (key, hash) only:
+        # binding a None or a boolean costs sqlite3 an adapter call a parameter
+        plain = [row[:2] for row in rows if row[2] is None and not row[3] and row[4] is None]
+        rest: Sequence[Delivered] = rows if not plain else [] if len(plain) == len(rows) else [
+            row for row in rows if row[2] is not None or row[3] or row[4] is not None
+        ]  # fmt: skip
+        for part_rows, width in ((plain, 2), (rest, 5)):
+            for start in range(0, len(part_rows), _ROWS_PER_INSERT):
+                part = part_rows[start : start + _ROWS_PER_INSERT]
+                params = (route_id, at, run_id, *itertools.chain.from_iterable(part))
+                conn.exec_driver_sql(self._upsert_delivered_sql(len(part), width), params)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one ledger a run; few distinct sizes
-    def _upsert_delivered_sql(self, rows: int) -> str:
+    def _upsert_delivered_sql(self, rows: int, width: int) -> str:
         """SQLite's per-batch write as one statement: INSERT ... SELECT from a VALUES list of
-        `rows` rows (each row's own five values; route, time and run given once) ... ON
-        CONFLICT DO UPDATE. (PostgreSQL takes arrays: `_PG_UPSERT_DELIVERED`.)"""
+        `rows` rows (each row's own five values, or with `width` 2 its key and hash, the rest
+        NULL, 0, NULL; route, time and run given once) ... ON CONFLICT DO UPDATE. (PostgreSQL
+        takes arrays: `_PG_UPSERT_DELIVERED`.)"""
         columns = ("route_id", "delivered_at", "run_id", "record_key", "payload_hash",
                    "delete_values", "deleted", "version")  # fmt: skip
-        row = "(?, ?, ?, ?, ?)"
+        row = f"({', '.join(['?'] * width)})"
+        values = "column3, column4, column5" if width == 5 else "NULL, 0, NULL"
         # `WHERE true`: an upsert's ON CONFLICT after a SELECT needs one (SQLite's grammar)
         return (
             f"INSERT INTO cdp_delivered ({', '.join(columns)}) "
-            "SELECT ?, ?, ?, column1, column2, column3, column4, column5 "
+            f"SELECT ?, ?, ?, column1, column2, {values} "
             f"FROM (VALUES {', '.join([row] * rows)}) WHERE true "
             f"ON CONFLICT (route_id, record_key) DO UPDATE SET {_DELIVERED_UPDATES}"
         )

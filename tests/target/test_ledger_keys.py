@@ -8,7 +8,10 @@ import copy
 from typing import Any
 
 import pytest
-from ledger_helpers import USERS_SCHEMA, config, deliver, route_summary, upserts, user
+from ledger_helpers import USERS_SCHEMA, config, deliver, route_summary, rows, upserts, user
+
+from target_cdp.ledger.database import parse_uri
+from target_cdp.ledger.store import Ledger
 
 N = 6
 
@@ -79,3 +82,33 @@ def test_a_refused_record_without_key_properties_is_dead_lettered_and_the_run_go
     assert [d["record"]["user_id"] for d in result.dead] == ["x"]
     assert len(upserts(sandbox)) == N and result.states == [{"n": 1}]
     assert route_summary(result)["rejected"] == 1
+
+
+def test_delivered_rows_of_every_shape_written_together_read_back_as_given(ledger_uri):
+    """One settle holding usual upserts (written as key and hash only) and rows with delete
+    values, a deletion or a version: each row reads back exactly as given."""
+    url = parse_uri(ledger_uri)
+    assert url is not None
+    ledger = Ledger(url)
+    ledger.open()
+    try:
+        route_id = ledger.route_ids(["users -> dmartech:user"])["users -> dmartech:user"]
+        assert route_id is not None
+        run_id = ledger.start_runs([route_id])[route_id]
+        given = [("u1", "h1", None, False, None), ("u2", "h2", '{"id":"u2"}', False, 7),
+                 ("u3", "h3", None, True, None), ("u4", "h4", None, False, 3),
+                 ("u5", "h5", None, False, None)]  # fmt: skip
+        ledger.settle(route_id, run_id, given, [], [])
+        ledger.settle(route_id, run_id, [("u1", "h1b", '{"id":"u1"}', False, 9),
+                                         ("u2", "h2b", None, False, None)], [], [])  # fmt: skip
+    finally:
+        ledger.close()
+    read = {r["record_key"]: (r["payload_hash"], r["delete_values"], bool(r["deleted"]),
+                              r["version"]) for r in rows(ledger_uri, "cdp_delivered")}  # fmt: skip
+    assert read == {
+        "u1": ("h1b", '{"id":"u1"}', False, 9),
+        "u2": ("h2b", None, False, None),
+        "u3": ("h3", None, True, None),
+        "u4": ("h4", None, False, 3),
+        "u5": ("h5", None, False, None),
+    }
