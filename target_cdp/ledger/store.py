@@ -211,9 +211,11 @@ class Ledger(RememberedIds):
         # the usual row (no delete values, not a deletion, no version) as (key, hash) only:
         # binding a None or a boolean costs sqlite3 an adapter call a parameter
         plain = [row[:2] for row in rows if row[2] is None and not row[3] and row[4] is None]
-        rest: Sequence[Delivered] = rows if not plain else [] if len(plain) == len(rows) else [
-            row for row in rows if row[2] is not None or row[3] or row[4] is not None
-        ]  # fmt: skip
+        rest = (
+            []
+            if len(plain) == len(rows)
+            else [row for row in rows if row[2] is not None or row[3] or row[4] is not None]
+        )
         for part_rows, width in ((plain, 2), (rest, 5)):
             for start in range(0, len(part_rows), _ROWS_PER_INSERT):
                 part = part_rows[start : start + _ROWS_PER_INSERT]
