@@ -310,8 +310,9 @@ def payload(
         kind = type(value)
         if kind is str:  # blank is empty; shorter than 16 is never a date-time
             if value and not value.isspace():
-                out[key] = value if len(value) < 16 or datetimes is None else (
-                    _plain_str(value, datetimes))  # fmt: skip
+                out[key] = (
+                    value if len(value) < 16 or datetimes is None else _plain_str(value, datetimes)
+                )
         elif kind is int or kind is bool:
             out[key] = value
         elif value is not None and not is_empty(value):

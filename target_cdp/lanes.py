@@ -226,7 +226,7 @@ class _Report:
         self.failed: list[tuple[int, str, str, str]] = []
 
     def outcome(self, buf: Buffer) -> Outcome:
-        marks = _marks(buf, range(len(buf.items)))
+        marks = _marks(buf)
         if not self.failed and len(self.ok) == len(marks):  # all delivered, in order
             return Outcome(delivered=marks)
         return Outcome(
@@ -235,12 +235,12 @@ class _Report:
         )
 
 
-def _marks(buf: Buffer, indices: range) -> list[Mark]:
-    """The batch's marks; a stream key (untracked route) becomes a `Mark` when needed."""
+def _marks(buf: Buffer) -> list[Mark]:
+    """The batch's marks, one an item; a stream key (untracked route) becomes a `Mark`."""
     if buf.tracked:  # every mark is a `Mark` already
         return buf.marks
     out = []
-    for i in indices:
+    for i in range(len(buf.items)):
         mark = buf.marks[i] if i < len(buf.marks) else None
         if not isinstance(mark, Mark):
             mark = Mark(mark, key_text(mark), buf.items[i], buf.records[i], "upsert")

@@ -105,7 +105,7 @@ class LedgerDelivery:
         """The run stopped: what was not delivered becomes pending in the ledger."""
         left: dict[int, list[Mark]] = {}
         for rt, buf in self.dropped:
-            left.setdefault(id(rt), []).extend(_marks(buf, range(len(buf.items))))
+            left.setdefault(id(rt), []).extend(_marks(buf))
         for rt in self.routes:
             if rt.memory is None:
                 continue
@@ -114,7 +114,7 @@ class LedgerDelivery:
             rt.memory.window = []
             for open_ in rt.buffers:
                 for buf in open_.values():
-                    marks.extend(_marks(buf, range(len(buf.items))))
+                    marks.extend(_marks(buf))
                 open_.clear()
         for rt in self.routes:
             parked = left.get(id(rt))

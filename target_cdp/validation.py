@@ -39,6 +39,7 @@ _ANNOTATIONS = frozenset(
         "deprecated",
     ]
 )
+_KEYWORDS = frozenset(["type", "properties", "required", "items", "additionalProperties"])
 _SCALARS: dict[str, Any] = {
     "string": str,
     "integer": int,  # not bool, not 1.0: a subset of both drafts' integers
@@ -112,8 +113,10 @@ def fast_type(schema: dict[str, Any]) -> Any:
 def _type(schema: Any) -> Any:
     if not isinstance(schema, dict):
         raise _NotCovered
-    other = set(schema) - _ANNOTATIONS - {"type", "properties", "required", "items"}
-    if other - {"additionalProperties"} or schema.get("additionalProperties", True) is not True:
+    if (
+        set(schema) - _ANNOTATIONS - _KEYWORDS
+        or schema.get("additionalProperties", True) is not True
+    ):
         raise _NotCovered
     if "type" not in schema:
         if set(schema) - _ANNOTATIONS:

@@ -275,9 +275,7 @@ class Dmartech(Destination):
         if self.primary_keys:
             for key in self.primary_keys:  # a loop, not all(<generator>): it runs per record
                 value = props.get(key)
-                if type(value) is str and value and not value.isspace():  # is_empty, inline
-                    break
-                if value is not None and type(value) is not str and not convert.is_empty(value):
+                if value is not None and not convert.is_empty(value):
                     break
             else:
                 keys = ", ".join(self.primary_keys)
