@@ -107,6 +107,71 @@ class Pipeline(LedgerDelivery, BatchDelivery):
                 rt.stats.received += 1
                 self._route_record(rt, record, key, slot, interval, version)
 
+    def submit_many(
+        self,
+        routes: list[RouteRuntime],
+        records: list[dict[str, Any]],
+        keys: list[Any],
+        versions: list[Any],
+    ) -> None:
+        """`submit` for records of one stream in input order: each route prepares and batches
+        them together (fewer steps a record); a route that refuses one of them, or a key that
+        cannot be hashed, takes `submit`'s path record by record, with the same outcome."""
+        if self.stopped is not None:
+            raise self.stopped
+        try:
+            slots = [next(self._round_robin) if key is None else hash(key) for key in keys]
+        except TypeError:  # a key property holding an array or an object
+            for record, key, version in zip(records, keys, versions, strict=True):
+                self.submit(routes, record, key, version)
+            return
+        with self._lock:
+            interval = self.tracker.open
+            for rt in routes:
+                rt.stats.received += len(records)
+                self._route_many(rt, records, keys, slots, interval, versions)
+
+    def _route_many(
+        self,
+        rt: RouteRuntime,
+        records: list[dict[str, Any]],
+        keys: list[Any],
+        slots: list[int],
+        interval: Interval,
+        versions: list[Any],
+    ) -> None:
+        prepare, batch_key, route = rt.prepare, rt.dest.batch_key, rt.route
+        try:
+            items = [prepare(record) for record in records]
+            bkeys = [batch_key(route, item) for item in items]
+        except Exception:  # `_route_record` says what it was, record by record
+            for i, record in enumerate(records):
+                self._route_record(rt, record, keys[i], slots[i], interval, versions[i])
+            return
+        intervals = [interval] * len(records)
+        memory = rt.memory
+        if memory is None or not memory.tracks:
+            marks = None if memory is None else keys  # untracked: the stream key
+            self._enqueue_many(rt, slots, keys, items, bkeys, records, intervals, marks)
+            return
+        marks = memory.mark_many(keys, items, records, versions)
+        sends = memory.decide_many(marks)
+        if sends is None:  # through the diff window
+            for mark, bkey, slot in zip(marks, bkeys, slots, strict=True):
+                mark.bkey, mark.interval, mark.slot = bkey, interval, slot
+                interval.submitted += 1
+                ready = memory.admit(mark)
+                if ready:
+                    self._send_marks(rt, ready)
+            return
+        if not all(sends):  # unchanged (in flight already): done without a send
+            kept = [i for i, send in enumerate(sends) if send]
+            slots = [slots[i] for i in kept]
+            keys, items, bkeys = ([seq[i] for i in kept] for seq in (keys, items, bkeys))
+            records, marks = [records[i] for i in kept], [marks[i] for i in kept]
+            intervals = intervals[: len(kept)]
+        self._enqueue_many(rt, slots, keys, items, bkeys, records, intervals, marks)
+
     def _slot(self, key: Any) -> int:
         if key is None:
             return next(self._round_robin)
@@ -182,31 +247,53 @@ class Pipeline(LedgerDelivery, BatchDelivery):
         mark: Any,
         counted: bool = False,
     ) -> None:
-        lane_no = slot % len(rt.lanes)
-        open_ = rt.buffers[lane_no]
-        buf = open_.get(bkey)
-        if buf is None:
-            memory = rt.memory
-            tracked = memory is not None and memory.tracks
-            buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(rt.route, bkey), tracked)
-        if key is not None:  # the key in another open batch of the lane: that one goes first
-            owners = rt.owners[lane_no]
-            other = owners.get(key)
-            if other is not None and other is not buf:
-                self._flush(rt, lane_no, other)
-            owners[key] = buf
-            buf.keys.append(key)
-        buf.items.append(item)
-        buf.records.append(record)
-        buf.intervals.append(interval)
-        if rt.memory is not None:
-            buf.marks.append(mark)
-            if type(mark) is Mark:
-                buf.writes = True
-        if not counted:
-            interval.submitted += 1
-        if len(buf.items) >= buf.size:
-            self._flush(rt, lane_no, buf)
+        marks = None if rt.memory is None else [mark]
+        self._enqueue_many(rt, [slot], [key], [item], [bkey], [record], [interval], marks, counted)
+
+    def _enqueue_many(
+        self,
+        rt: RouteRuntime,
+        slots: list[int],
+        keys: list[Any],
+        items: list[Any],
+        bkeys: list[Any],
+        records: list[dict[str, Any]],
+        intervals: list[Interval],
+        marks: list[Any] | None,
+        counted: bool = False,
+    ) -> None:
+        """Put prepared records in their open batches (`marks`: with a ledger, each record's
+        `Mark` or stream key; `counted`: already counted as submitted by a diff window)."""
+        lanes, buffers, owners_of = len(rt.lanes), rt.buffers, rt.owners
+        tracked = rt.memory is not None and rt.memory.tracks
+        for i, item in enumerate(items):
+            lane_no = slots[i] % lanes
+            open_ = buffers[lane_no]
+            bkey = bkeys[i]
+            buf = open_.get(bkey)
+            if buf is None:
+                buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(rt.route, bkey), tracked)
+            key = keys[i]
+            if key is not None:  # the key in another open batch of the lane: that one goes first
+                owners = owners_of[lane_no]
+                other = owners.get(key)
+                if other is not None and other is not buf:
+                    self._flush(rt, lane_no, other)
+                owners[key] = buf
+                buf.keys.append(key)
+            buf.items.append(item)
+            buf.records.append(records[i])
+            interval = intervals[i]
+            buf.intervals.append(interval)
+            if marks is not None:
+                mark = marks[i]
+                buf.marks.append(mark)
+                if type(mark) is Mark:
+                    buf.writes = True
+            if not counted:
+                interval.submitted += 1
+            if len(buf.items) >= buf.size:
+                self._flush(rt, lane_no, buf)
 
     def on_state(self) -> None:
         """A STATE arrived: flush partial batches now if the last flush is old enough, else

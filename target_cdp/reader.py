@@ -51,6 +51,9 @@ class LineReader(GenericSingerReader[str]):
     def __init__(self) -> None:
         super().__init__()
         self.line_number = 0
+        self.ended: t.Callable[[], None] = lambda: None
+        """Called when the input ends, or reading it fails (before the error goes on): the
+        target hands on the records it holds."""
 
     @override
     def deserialize_json(self, line: str | bytes) -> dict[str, t.Any]:
@@ -78,6 +81,20 @@ class LineReader(GenericSingerReader[str]):
         buffer = getattr(source, "buffer", None)
         if buffer is not None:  # stdin: read bytes; msgspec decodes UTF-8 itself, faster
             source = _lines(buffer)
+        try:
+            self._read(source, callbacks, stats)
+        except BaseException:
+            self.ended()  # records read before the failure come first (their error wins)
+            raise
+        self.ended()
+        return Counter(**stats)
+
+    def _read(
+        self,
+        source: t.Iterable[str | bytes],
+        callbacks: dict[str, t.Callable[[dict[str, t.Any]], None]],
+        stats: dict[str, int],
+    ) -> None:
         decode = _decode
         for line in source:
             self.line_number += 1
@@ -99,4 +116,3 @@ class LineReader(GenericSingerReader[str]):
                 raise InvalidInputLine(msg)
             callback(message)
             stats[kind] += 1
-        return Counter(**stats)

@@ -115,6 +115,8 @@ class TargetCDP(MessageHandling):
     @override
     def before_input(self) -> None:
         """Open the ledger and resend what earlier runs left pending."""
+        if isinstance(self.message_reader, LineReader):
+            self.message_reader.ended = self.release_records
         if self.memory is not None and not self.memory.started:
             self.memory.start()
             self.reading = True
@@ -129,6 +131,7 @@ class TargetCDP(MessageHandling):
         """Deliver what is buffered, wait for the lanes, emit the last state, log the summary."""
         if self._finished:
             return
+        self.release_records()  # held records of input not read by `listen` (a test's)
         self._finished = True
         self.pipeline.finish()
         self.progress.stop()

@@ -13,14 +13,20 @@ class Mark:
                  "record", "slot", "text", "version")  # fmt: skip
 
     def __init__(
-        self, key: Any, text: str | None, item: Any, record: dict[str, Any], kind: str
+        self,
+        key: Any,
+        text: str | None,
+        item: Any,
+        record: dict[str, Any],
+        kind: str,
+        digest: str | None = None,
     ) -> None:
         self.key = key
         self.text = text  # the key as ledger text (None: a keyless stream)
         self.item = item
         self.record = record
         self.kind = kind  # "upsert", "tombstone" (a record deleted at the source) or "delete"
-        self.hash: str | None = None
+        self.hash = digest  # the payload's fingerprint (None: not fingerprinted)
         self.version: int | None = None
         self.delete_values: str | None = None
         self.clear: str | None = None  # a failure row to drop once this is delivered

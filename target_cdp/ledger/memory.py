@@ -69,16 +69,26 @@ class RouteMemory:
     # main thread ---------------------------------------------------------------------
     def mark(self, key: Any, item: Any, record: dict[str, Any], version: Any) -> Mark:
         """A tracked route's prepared record, fingerprinted."""
-        dest, route = self.dest, self.route
-        kind = "tombstone" if dest.is_delete(route, item) else "upsert"
-        mark = Mark(key, key_text(key), item, record, kind)
-        mark.hash = fingerprint(item)
+        return self.mark_many([key], [item], [record], [version])[0]
+
+    def mark_many(
+        self, keys: list[Any], items: list[Any], records: list[dict[str, Any]], versions: list[Any]
+    ) -> list[Mark]:
+        """`mark` for records in input order (comprehensions: this runs per record)."""
+        is_delete, route = self.dest.is_delete, self.route
+        marks = [
+            Mark(key, key if type(key) is str else key_text(key), item, record,
+                 "tombstone" if is_delete(route, item) else "upsert", fingerprint(item))
+            for key, item, record in zip(keys, items, records, strict=True)
+        ]  # fmt: skip
         if self.delete_missing:
-            mark.version = version if isinstance(version, int) else None
-            if kind == "upsert":
-                values = dest.delete_values(route, item)
-                mark.delete_values = None if values is None else readable_json(values)
-        return mark
+            dest = self.dest
+            for mark, version in zip(marks, versions, strict=True):
+                mark.version = version if isinstance(version, int) else None
+                if mark.kind == "upsert":
+                    values = dest.delete_values(route, mark.item)
+                    mark.delete_values = None if values is None else readable_json(values)
+        return marks
 
     def saw(self, key: Any, version: Any) -> None:
         """A record that could not be prepared still exists at the source: keep its key."""
@@ -91,25 +101,35 @@ class RouteMemory:
         """On a route's first run (no delivered row when it started, no failure row yet) a
         window has nothing to look up: decide each record at once, as `resolve` would. True:
         send it; False: unchanged (its payload is in flight); None: through the window."""
+        decided = self.decide_many([mark])
+        return None if decided is None else decided[0]
+
+    def decide_many(self, marks: list[Mark]) -> list[bool] | None:
+        """`decide` for marks in input order; None: all of them go through the window."""
         if not self.first_run or self.window or self.route_id in self.run.ledger.failing:
             return None
-        text = mark.text
-        if text is None:
-            return True
         inflight = self.inflight
-        previous = inflight.get(text)
         counted = self._counted
-        send = previous != mark.hash or self.run.full_resync
-        if send:
-            counted[1 if previous is None else 2] += 1
-            inflight[text] = mark.hash or ""
-        else:
-            counted[0] += 1
-        counted[3] += 1
+        full = self.run.full_resync
+        sends: list[bool] = []
+        for mark in marks:
+            text = mark.text
+            if text is None:
+                sends.append(True)
+                continue
+            previous = inflight.get(text)
+            send = previous != mark.hash or full
+            if send:
+                counted[1 if previous is None else 2] += 1
+                inflight[text] = mark.hash or ""
+            else:
+                counted[0] += 1
+            sends.append(send)
+        counted[3] += len(marks)
         if counted[3] >= WINDOW:
             self.count_decided()
             self.forget_settled()
-        return send
+        return sends
 
     def forget_settled(self) -> None:
         """Drop from `inflight` the keys whose latest payload the writer has committed."""
