@@ -5,34 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 
-class Mark:
-    """One prepared record (or delete) on a route with a ledger: what settling it needs."""
 
-    __slots__ = ("bkey", "clear", "delete_values", "hash", "interval", "item", "key", "kind",
-                 "record", "slot", "text", "version")  # fmt: skip
+class Mark(msgspec.Struct, eq=False, repr_omit_defaults=True):
+    """One prepared record (or delete) on a route with a ledger: what settling it needs (a
+    struct: made in C, once a record)."""
 
-    def __init__(
-        self,
-        key: Any,
-        text: str | None,
-        item: Any,
-        record: dict[str, Any],
-        kind: str,
-        digest: str | None = None,
-    ) -> None:
-        self.key = key
-        self.text = text  # the key as ledger text (None: a keyless stream)
-        self.item = item
-        self.record = record
-        self.kind = kind  # "upsert", "tombstone" (a record deleted at the source) or "delete"
-        self.hash = digest  # the payload's fingerprint (None: not fingerprinted)
-        self.version: int | None = None
-        self.delete_values: str | None = None
-        self.clear: str | None = None  # a failure row to drop once this is delivered
-        self.bkey: Any = None
-        self.interval: Any = None
-        self.slot = 0
+    key: Any
+    text: str | None  # the key as ledger text (None: a keyless stream)
+    item: Any
+    record: dict[str, Any]
+    kind: str  # "upsert", "tombstone" (a record deleted at the source) or "delete"
+    hash: str | None = None  # the payload's fingerprint
+    version: int | None = None
+    delete_values: str | None = None
+    clear: str | None = None  # a failure row to drop once this is delivered
+    bkey: Any = None
+    interval: Any = None
+    slot: int = 0
 
 
 @dataclass

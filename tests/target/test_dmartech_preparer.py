@@ -3,15 +3,17 @@ whatever record: the fast path of event routes with `fields` and of plain `user`
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from target_cdp.convert import RecordError
+from target_cdp.ledger.digest import fingerprint
 from target_cdp.routes import Route
 from target_cdp.vendors.base import Destination
-from target_cdp.vendors.dmartech import Dmartech
+from target_cdp.vendors.dmartech import Dmartech, DmartechItem
 
 DEST = Dmartech({"api_url": "http://x", "secret": "s", "primary_keys": ["user_id", "email"]})
 EVENT_FIELDS = {
@@ -69,3 +71,14 @@ def test_the_one_pass_preparer_equals_fields_then_prepare(route, record):
     generic = Destination.preparer(DEST, route)
     assert fast is not generic
     assert outcome(fast, record) == outcome(generic, record)
+
+
+def test_an_items_fingerprint_is_the_one_earlier_versions_stored():
+    """The ledger compares fingerprints across runs (and releases): an item is hashed as the
+    JSON `{"type", "properties" (keys sorted), "event"}`, whatever class holds it."""
+    item = DmartechItem("user", {"email": "a@example.com", "city": "Hanoi", "n": [2, {"b": 1}]})
+    text = b'{"type":"user","properties":{"city":"Hanoi","email":"a@example.com","n":[2,{"b":1}]},"event":null}'  # noqa: E501
+    assert fingerprint(item) == hashlib.blake2b(text, digest_size=16).hexdigest()
+    event = DmartechItem("event", {"event_id": "e1"}, "PageView")
+    text = b'{"type":"event","properties":{"event_id":"e1"},"event":"PageView"}'
+    assert fingerprint(event) == hashlib.blake2b(text, digest_size=16).hexdigest()
