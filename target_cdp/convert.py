@@ -298,20 +298,30 @@ def event_name(
     return str(name).strip(), None if fixed else name_field
 
 
+_PLAIN_KEYS: set[str] = set()  # keys seen in payloads that are not `_sdc_*` metadata
+_PLAIN_KEYS_MAX = 10_000
+
+
 def payload(
     values: Mapping[str, Any], drop: tuple[str, ...] = (), datetimes: DateTimeFormat | None = None
 ) -> dict[str, Any]:
     """Record values to send: no `_sdc_*` metadata, no names in `drop`, no empty values;
     date-times written by `datetimes` when given."""
+    if not _PLAIN_KEYS.issuperset(values):  # a key not seen before: maybe `_sdc_*` metadata
+        values = {k: v for k, v in values.items() if not (k[:1] == "_" and k.startswith("_sdc_"))}
+        if len(_PLAIN_KEYS) < _PLAIN_KEYS_MAX:
+            _PLAIN_KEYS.update(values)
+    if drop:
+        values = {key: value for key, value in values.items() if key not in drop}
     out: dict[str, Any] = {}
     for key, value in values.items():  # per record and field: as few steps as can be
-        if key in drop or (key[:1] == "_" and key.startswith("_sdc_")):
-            continue
         kind = type(value)
-        if kind is str:  # blank is empty; shorter than 16 is never a date-time
+        if kind is str:  # blank is empty; shorter than 16, or no `-`/`:` 5th, no date-time
             if value and not value.isspace():
                 out[key] = (
-                    value if len(value) < 16 or datetimes is None else _plain_str(value, datetimes)
+                    value
+                    if len(value) < 16 or datetimes is None or value[4] not in "-:"
+                    else _plain_str(value, datetimes)
                 )
         elif kind is int or kind is bool:
             out[key] = value

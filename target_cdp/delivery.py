@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import queue
 import threading
 import time
 from typing import Any
 
+from target_cdp.batching import Batching
 from target_cdp.deadletter import DeadLetters
 from target_cdp.lanes import BatchDelivery, Buffer, Lane, RouteRuntime
 from target_cdp.ledger.digest import key_text
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-class Pipeline(LedgerDelivery, BatchDelivery):
+class Pipeline(LedgerDelivery, BatchDelivery, Batching):
     """Takes prepared records from the sinks and sees each one delivered or dead-lettered."""
 
     def __init__(
@@ -148,11 +148,10 @@ class Pipeline(LedgerDelivery, BatchDelivery):
             for i, record in enumerate(records):
                 self._route_record(rt, record, keys[i], slots[i], interval, versions[i])
             return
-        intervals = [interval] * len(records)
         memory = rt.memory
         if memory is None or not memory.tracks:
             marks = None if memory is None else keys  # untracked: the stream key
-            self._enqueue_many(rt, slots, keys, items, bkeys, records, intervals, marks)
+            self._enqueue_together(rt, slots, keys, items, bkeys, records, interval, marks)
             return
         marks = memory.mark_many(keys, items, records, versions)
         sends = memory.decide_many(marks)
@@ -169,8 +168,7 @@ class Pipeline(LedgerDelivery, BatchDelivery):
             slots = [slots[i] for i in kept]
             keys, items, bkeys = ([seq[i] for i in kept] for seq in (keys, items, bkeys))
             records, marks = [records[i] for i in kept], [marks[i] for i in kept]
-            intervals = intervals[: len(kept)]
-        self._enqueue_many(rt, slots, keys, items, bkeys, records, intervals, marks)
+        self._enqueue_together(rt, slots, keys, items, bkeys, records, interval, marks)
 
     def _slot(self, key: Any) -> int:
         if key is None:
@@ -235,66 +233,6 @@ class Pipeline(LedgerDelivery, BatchDelivery):
             self._enqueue(rt, mark.slot, mark.key, mark.item, mark.bkey, mark.record,
                           mark.interval, mark, counted=True)  # fmt: skip
 
-    def _enqueue(
-        self,
-        rt: RouteRuntime,
-        slot: int,
-        key: Any,
-        item: Any,
-        bkey: Any,
-        record: dict[str, Any],
-        interval: Interval,
-        mark: Any,
-        counted: bool = False,
-    ) -> None:
-        marks = None if rt.memory is None else [mark]
-        self._enqueue_many(rt, [slot], [key], [item], [bkey], [record], [interval], marks, counted)
-
-    def _enqueue_many(
-        self,
-        rt: RouteRuntime,
-        slots: list[int],
-        keys: list[Any],
-        items: list[Any],
-        bkeys: list[Any],
-        records: list[dict[str, Any]],
-        intervals: list[Interval],
-        marks: list[Any] | None,
-        counted: bool = False,
-    ) -> None:
-        """Put prepared records in their open batches (`marks`: with a ledger, each record's
-        `Mark` or stream key; `counted`: already counted as submitted by a diff window)."""
-        lanes, buffers, owners_of = len(rt.lanes), rt.buffers, rt.owners
-        tracked = rt.memory is not None and rt.memory.tracks
-        for i, item in enumerate(items):
-            lane_no = slots[i] % lanes
-            open_ = buffers[lane_no]
-            bkey = bkeys[i]
-            buf = open_.get(bkey)
-            if buf is None:
-                buf = open_[bkey] = Buffer(bkey, rt.dest.batch_size(rt.route, bkey), tracked)
-            key = keys[i]
-            if key is not None:  # the key in another open batch of the lane: that one goes first
-                owners = owners_of[lane_no]
-                other = owners.get(key)
-                if other is not None and other is not buf:
-                    self._flush(rt, lane_no, other)
-                owners[key] = buf
-                buf.keys.append(key)
-            buf.items.append(item)
-            buf.records.append(records[i])
-            interval = intervals[i]
-            buf.intervals.append(interval)
-            if marks is not None:
-                mark = marks[i]
-                buf.marks.append(mark)
-                if type(mark) is Mark:
-                    buf.writes = True
-            if not counted:
-                interval.submitted += 1
-            if len(buf.items) >= buf.size:
-                self._flush(rt, lane_no, buf)
-
     def on_state(self) -> None:
         """A STATE arrived: flush partial batches now if the last flush is old enough, else
         once it is."""
@@ -332,23 +270,6 @@ class Pipeline(LedgerDelivery, BatchDelivery):
             for lane_no, open_ in enumerate(rt.buffers):
                 for buf in list(open_.values()):
                     self._flush(rt, lane_no, buf)
-
-    def _flush(self, rt: RouteRuntime, lane_no: int, buf: Buffer) -> None:
-        del rt.buffers[lane_no][buf.bkey]
-        owners = rt.owners[lane_no]
-        for key in buf.keys:
-            if owners.get(key) is buf:
-                del owners[key]
-        lane = rt.lanes[lane_no]
-        while self.stopped is None:
-            rt.stats.add(in_flight=1)
-            try:
-                lane.queue.put((rt, buf), timeout=0.2)
-                return
-            except queue.Full:
-                rt.stats.add(in_flight=-1)
-                continue
-        raise self.stopped
 
     def finish(self) -> None:
         """Flush everything, let every lane finish its queue, close the senders."""

@@ -24,6 +24,7 @@ from typing_extensions import override
 
 from target_cdp.batchfiles import consume_batch
 from target_cdp.delivery import Pipeline, RouteRuntime
+from target_cdp.reader import LineReader
 from target_cdp.sdk_seam import SeamTarget, StreamMap, passes_unchanged
 from target_cdp.settings import setting
 from target_cdp.sinks import CDPSink
@@ -42,6 +43,7 @@ class MessageHandling(SeamTarget):
     routes: dict[str, list[RouteRuntime]]
     tracker: StateTracker
     pipeline: Pipeline
+    message_reader: LineReader
 
     def __init__(self, **kwargs: Any) -> None:
         self.ignored: dict[str, int] = defaultdict(int)  # records per unmapped stream
@@ -50,19 +52,19 @@ class MessageHandling(SeamTarget):
         self._announced: dict[str, set[Any]] = defaultdict(set)  # ACTIVATE_VERSION first
         # streams whose one map passes records unchanged: (its alias, the alias's sink)
         self._direct: dict[str, tuple[str, CDPSink]] = {}
-        # records held back for `_held_sink`, with their messages and input lines
+        # RECORD messages held back for `_held_sink`, and their input lines
         self._held: list[dict[str, Any]] = []
-        self._held_messages: list[dict[str, Any]] = []
         self._held_lines: list[int] = []
         self._held_sink: CDPSink | None = None
         super().__init__(**kwargs)
 
     def release_records(self) -> None:
         """Hand the records held back to their sink, in input order."""
-        records, messages, lines = self._held, self._held_messages, self._held_lines
-        if not records or self._held_sink is None:
+        messages, lines = self._held, self._held_lines
+        if not messages or self._held_sink is None:
             return
-        self._held, self._held_messages, self._held_lines = [], [], []
+        self._held, self._held_lines = [], []
+        records = [message["record"] for message in messages]
         self._held_sink.accept_many(records, messages, lines)
 
     def routes_for(self, stream: str) -> list[RouteRuntime]:
@@ -124,9 +126,8 @@ class MessageHandling(SeamTarget):
                 self.release_records()
                 self._held_sink = direct_sink
             held = self._held
-            held.append(raw)
-            self._held_messages.append(message)
-            self._held_lines.append(self.line_number)
+            held.append(message)
+            self._held_lines.append(self.message_reader.line_number)
             if "version" in message and message["version"] is not None:
                 self._versions[alias].add(message["version"])
             if len(held) >= HELD_RECORDS:

@@ -111,21 +111,28 @@ class RouteMemory:
         inflight = self.inflight
         counted = self._counted
         full = self.run.full_resync
-        sends: list[bool] = []
-        for mark in marks:
-            text = mark.text
-            if text is None:
-                sends.append(True)
-                continue
-            previous = inflight.get(text)
-            send = previous != mark.hash or full
-            if send:
-                counted[1 if previous is None else 2] += 1
-                inflight[text] = mark.hash or ""
-            else:
-                counted[0] += 1
-            sends.append(send)
-        counted[3] += len(marks)
+        texts = [mark.text for mark in marks if mark.text is not None]
+        if len(set(texts)) == len(marks) and inflight.keys().isdisjoint(texts):
+            # the usual first run: keys not seen yet, each once: all added, all sent
+            inflight.update(zip(texts, [mark.hash or "" for mark in marks], strict=True))
+            counted[1] += len(marks)
+            sends = [True] * len(marks)
+        else:
+            sends = []
+            for mark in marks:
+                text = mark.text
+                if text is None:
+                    sends.append(True)
+                    continue
+                previous = inflight.get(text)
+                send = previous != mark.hash or full
+                if send:
+                    counted[1 if previous is None else 2] += 1
+                    inflight[text] = mark.hash or ""
+                else:
+                    counted[0] += 1
+                sends.append(send)
+        counted[3] += len(sends)
         if counted[3] >= WINDOW:
             self.count_decided()
             self.forget_settled()

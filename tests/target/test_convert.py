@@ -211,14 +211,25 @@ def test_plain_and_dumps_round_trip_json_values(value):
     assert json.loads(convert.dumps(value)) == convert.plain(value)
 
 
-@given(st.dictionaries(st.sampled_from(["a", "_sdc_x", "b", " ", "t"]), _json | st.just(" ")))
-def test_payload_drops_empty_and_metadata_and_plains_the_rest(values):
+_LONG = st.sampled_from(
+    ["2024-01-02T03:04:05Z", "2024-01-02 03:04:05", "2024-01-02T03:04:05+07:00",
+     "user0@example.com", "2024:01:02T03:04:05Z", "x" * 20, " " * 17]
+)  # fmt: skip
+
+
+@given(
+    st.dictionaries(st.sampled_from(["a", "_sdc_x", "b", " ", "t", "_s", "new"]),
+                    _json | st.just(" ") | _LONG),
+    st.sampled_from([(), ("b",), ("b", "t")]),
+    st.sampled_from([None, convert.datetime_text]),
+)  # fmt: skip
+def test_payload_drops_empty_and_metadata_and_plains_the_rest(values, drop, datetimes):
     want = {
-        k: convert.plain(v)
+        k: convert.plain(v, datetimes)
         for k, v in values.items()
-        if not k.startswith("_sdc_") and k != "b" and not convert.is_empty(v)
+        if not k.startswith("_sdc_") and k not in drop and not convert.is_empty(v)
     }
-    assert convert.payload(values, drop=("b",)) == want
+    assert convert.payload(values, drop=drop, datetimes=datetimes) == want
 
 
 @given(st.dictionaries(_keys, _json, max_size=4), st.lists(_keys, min_size=1, max_size=3))
