@@ -36,6 +36,20 @@ def fingerprint(item: Any) -> str:
     return digest.hexdigest()
 
 
+def fingerprints(items: list[Any]) -> list[str]:
+    """`fingerprint` of each item (fewer steps an item)."""
+    try:
+        encoded = [_ENCODER.encode(item) for item in items]
+    except (TypeError, msgspec.EncodeError):
+        return [fingerprint(item) for item in items]
+    new, digests = _BLAKE2B_128.copy, []
+    for data in encoded:
+        digest = new()
+        digest.update(data)
+        digests.append(digest.hexdigest())
+    return digests
+
+
 def _plain(value: Any) -> Any:
     fields = getattr(value, "__dict__", None)
     return fields if isinstance(fields, dict) else str(value)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from target_cdp.jsontext import readable_json
-from target_cdp.ledger.digest import fingerprint, key_text
+from target_cdp.ledger.digest import fingerprint, fingerprints, key_text
 from target_cdp.ledger.marks import Mark, Outcome
 from target_cdp.ledger.store import Delivered, Known, Ledger
 from target_cdp.ledger.writer import Writer
@@ -78,8 +78,9 @@ class RouteMemory:
         is_delete, route = self.dest.is_delete, self.route
         marks = [
             Mark(key, key if type(key) is str else key_text(key), item, record,
-                 "tombstone" if is_delete(route, item) else "upsert", fingerprint(item))
-            for key, item, record in zip(keys, items, records, strict=True)
+                 "tombstone" if is_delete(route, item) else "upsert", digest)
+            for key, item, record, digest in zip(keys, items, records, fingerprints(items),
+                                                 strict=True)
         ]  # fmt: skip
         if self.delete_missing:
             dest = self.dest

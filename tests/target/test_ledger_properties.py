@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import USERS_SCHEMA, config, deliver, route_summary, upserts, user
 
-from target_cdp.ledger.digest import fingerprint, key_text
+from target_cdp.ledger.digest import fingerprint, fingerprints, key_text
 
 values = st.dictionaries(
     st.text(min_size=1, max_size=5),
@@ -19,6 +19,17 @@ values = st.dictionaries(
 @given(values)
 def test_the_fingerprint_ignores_property_order(value):
     assert fingerprint(value) == fingerprint(dict(reversed(list(value.items()))))
+
+
+class _Opaque:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+@given(st.lists(values | st.integers().map(_Opaque), max_size=6))
+def test_fingerprints_of_many_are_each_ones_fingerprint(items):
+    """Also when one of them msgspec cannot encode (the JSON fallback)."""
+    assert fingerprints(items) == [fingerprint(item) for item in items]
 
 
 @given(values, values)
