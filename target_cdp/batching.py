@@ -147,11 +147,15 @@ class Batching:
 
     def _flush(self, rt: RouteRuntime, lane_no: int, buf: Buffer) -> None:
         """Close `buf` and queue it on its lane (waits while the lane's queue is full)."""
-        del rt.buffers[lane_no][buf.bkey]
+        open_ = rt.buffers[lane_no]
+        del open_[buf.bkey]
         owners = rt.owners[lane_no]
-        for key in buf.keys:
-            if owners.get(key) is buf:
-                del owners[key]
+        if not open_:  # owners name open batches only: with none left, all were this one's
+            owners.clear()
+        else:
+            for key in buf.keys:
+                if owners.get(key) is buf:
+                    del owners[key]
         lane = rt.lanes[lane_no]
         while self.stopped is None:
             rt.stats.add(in_flight=1)

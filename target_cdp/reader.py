@@ -96,6 +96,7 @@ class LineReader(GenericSingerReader[str]):
         stats: dict[str, int],
     ) -> None:
         decode = _decode
+        on_record, records = callbacks.get("RECORD"), 0  # the usual message, counted apart
         for line in source:
             self.line_number += 1
             try:  # `deserialize_json` inline: it runs once a message
@@ -107,6 +108,10 @@ class LineReader(GenericSingerReader[str]):
             if type(message) is not dict:
                 message = self.deserialize_json(line)  # raises the line's one error
             kind = message.get("type")
+            if kind == "RECORD" and on_record is not None:
+                on_record(message)
+                records += 1
+                continue
             if kind is None:
                 msg = f"line {self.line_number}: message has no 'type'"
                 raise InvalidInputLine(msg)
@@ -116,3 +121,5 @@ class LineReader(GenericSingerReader[str]):
                 raise InvalidInputLine(msg)
             callback(message)
             stats[kind] += 1
+        if records:
+            stats["RECORD"] += records
