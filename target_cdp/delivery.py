@@ -27,7 +27,7 @@ from target_cdp.batching import Batching
 from target_cdp.deadletter import DeadLetters
 from target_cdp.lanes import BatchDelivery, Buffer, Lane, RouteRuntime
 from target_cdp.ledger.digest import key_text
-from target_cdp.ledger.memory import Mark
+from target_cdp.ledger.memory import Mark, RouteMemory
 from target_cdp.ledger.store import LedgerError
 from target_cdp.ledger_delivery import LedgerDelivery
 from target_cdp.sender import (
@@ -155,13 +155,9 @@ class Pipeline(LedgerDelivery, BatchDelivery, Batching):
             return
         marks = memory.mark_many(keys, items, records, versions)
         sends = memory.decide_many(marks)
-        if sends is None:  # through the diff window
+        if sends is None:
             for mark, bkey, slot in zip(marks, bkeys, slots, strict=True):
-                mark.bkey, mark.interval, mark.slot = bkey, interval, slot
-                interval.submitted += 1
-                ready = memory.admit(mark)
-                if ready:
-                    self._send_marks(rt, ready)
+                self._to_window(rt, memory, mark, bkey, slot, interval)
             return
         if not all(sends):  # unchanged (in flight already): done without a send
             kept = [i for i, send in enumerate(sends) if send]
@@ -221,6 +217,13 @@ class Pipeline(LedgerDelivery, BatchDelivery, Batching):
                 if send:
                     self._enqueue(rt, slot, key, item, bkey, record, interval, mark)
                 return
+        self._to_window(rt, memory, mark, bkey, slot, interval)
+
+    def _to_window(
+        self, rt: RouteRuntime, memory: RouteMemory, mark: Mark, bkey: Any, slot: int,
+        interval: Interval,
+    ) -> None:  # fmt: skip
+        """Hold a mark in its route's diff window; batch what a full window decides to send."""
         mark.bkey, mark.interval, mark.slot = bkey, interval, slot
         interval.submitted += 1
         ready = memory.admit(mark)

@@ -74,7 +74,7 @@ class MessageHandling(SeamTarget):
     @property
     def line_number(self) -> int:
         """The input line being processed (0 before the first)."""
-        return getattr(self.message_reader, "line_number", 0)
+        return self.message_reader.line_number
 
     @override
     def schema_received(self, message: dict[str, Any]) -> None:

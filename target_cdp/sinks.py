@@ -138,34 +138,44 @@ class CDPSink(SeamSink):
         and submitted together (fewer steps a record). Anything unusual (a record that is no
         object or lacks a key, one failing its schema, Singer metadata to add or keep) sends
         them through `accept` one by one, which gives each its own outcome as always."""
-        keys = self._keys
-        plain = self.routes and not self._with_sdc and (self._kept_sdc or not self._kept)
-        if plain and (self._all_valid is not None or self.record_validator is None):
-            try:
-                if len(keys) == 1:
-                    name = keys[0]
-                    values: list[t.Any] = [record[name] for record in records]
-                elif keys:
-                    values = [tuple([record[k] for k in keys]) for record in records]
-                else:
-                    values = [None] * len(records)
-                    if not all(type(record) is dict for record in records):
-                        raise TypeError
-            except (KeyError, TypeError):
-                pass  # one by one: the record at fault stops the run with its line
-            else:
-                disjoint = _SDC_SET.isdisjoint
-                with_sdc = [record for record in records if not disjoint(record)]
-                if not (with_sdc and self._kept):  # metadata to keep: one by one
-                    for record in with_sdc:
-                        for name in SDC_FIELDS:
-                            record.pop(name, None)
-                    if self._all_valid is None or self._all_valid(records):
-                        versions = [message.get("version") for message in messages]
-                        self.cdp.pipeline.submit_many(self.routes, records, values, versions)
-                        return
+        values = self._together(records)
+        if values is not None:
+            versions = [message.get("version") for message in messages]
+            self.cdp.pipeline.submit_many(self.routes, records, values, versions)
+            return
         for record, message, line in zip(records, messages, lines, strict=True):
             self.accept(record, message, line)
+
+    def _together(self, records: list[dict[str, t.Any]]) -> list[t.Any] | None:
+        """The records' stream keys (None each for a keyless stream), with `_sdc_*` metadata
+        removed and every record valid; None when they must go one by one."""
+        if not self.routes or self._with_sdc or (self._kept and not self._kept_sdc):
+            return None
+        if self._all_valid is None and self.record_validator is not None:
+            return None  # a validator other than `FastValidator`
+        keys = self._keys
+        try:
+            if len(keys) == 1:
+                name = keys[0]
+                values: list[t.Any] = [record[name] for record in records]
+            elif keys:
+                values = [tuple([record[k] for k in keys]) for record in records]
+            elif all(type(record) is dict for record in records):
+                values = [None] * len(records)
+            else:
+                return None
+        except (KeyError, TypeError):
+            return None  # the record at fault stops the run with its line
+        disjoint = _SDC_SET.isdisjoint
+        with_sdc = [record for record in records if not disjoint(record)]
+        if with_sdc and self._kept:
+            return None  # metadata to keep
+        for record in with_sdc:
+            for name in SDC_FIELDS:
+                record.pop(name, None)
+        if self._all_valid is not None and not self._all_valid(records):
+            return None
+        return values
 
     def _reject_invalid(
         self, record: dict[str, t.Any], key: t.Any, line: int, message: str, version: t.Any = None

@@ -115,8 +115,7 @@ class TargetCDP(MessageHandling):
     @override
     def before_input(self) -> None:
         """Open the ledger and resend what earlier runs left pending."""
-        if isinstance(self.message_reader, LineReader):
-            self.message_reader.ended = self.release_records
+        self.message_reader.ended = self.release_records
         if self.memory is not None and not self.memory.started:
             self.memory.start()
             self.reading = True
